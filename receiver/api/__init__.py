@@ -1,0 +1,1 @@
+"""The HTTP edge: aiohttp lives only here."""

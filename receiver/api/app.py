@@ -1,0 +1,100 @@
+"""create_app(): the one factory used by `triaged serve` and by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from receiver import metrics
+from receiver.api import acklinks, alerts, health, incidents
+from receiver.api.keys import OUTBOX_WAKE, RULESET, SETTINGS, STORE
+from receiver.api.middleware import auth, errors
+from receiver.incidents.store import AsyncIncidentStore
+from receiver.jobs import drain_outbox, make_queue
+from receiver.settings import Settings
+from rules import RuleSet
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PERIOD_SECONDS = 1.0
+
+
+def async_redis(settings: Settings) -> aioredis.Redis:
+    """A client that fails fast (503 within the sender's patience) and never raises
+    for pool exhaustion: it waits for a free connection instead (bounded pool)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=64,
+        timeout=settings.redis_timeout,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        decode_responses=True,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = async_redis(app[SETTINGS])
+    app[STORE] = AsyncIncidentStore(client)
+    yield
+    await client.aclose()
+
+
+async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Enqueue what ingest stored: at once when woken by a POST, and every second for
+    whatever an earlier process stored but did not enqueue (crash, Redis blip)."""
+    settings = app[SETTINGS]
+    wake = asyncio.Event()
+    app[OUTBOX_WAKE] = wake
+    connection = redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+    )
+    queue = make_queue(connection)
+
+    async def loop() -> None:
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=OUTBOX_PERIOD_SECONDS)
+            except TimeoutError:
+                pass
+            wake.clear()
+            try:
+                await asyncio.to_thread(drain_outbox, connection, queue, 0.0)
+            except (RedisError, OSError) as exc:
+                log.warning("outbox drain failed, will retry: %s", exc)
+                await asyncio.sleep(OUTBOX_PERIOD_SECONDS)
+
+    task = asyncio.create_task(loop(), name="outbox")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    connection.close()
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = await metrics.render(request.app[STORE].redis)
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
+    """Build the receiver application; resources open and close with it."""
+    app = web.Application(middlewares=[errors, auth], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[RULESET] = ruleset
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_outbox_ctx)
+    for module in (alerts, incidents, acklinks, health):
+        app.add_routes(module.routes)
+    app.router.add_get("/metrics", _metrics)
+    return app

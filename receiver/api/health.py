@@ -1,0 +1,46 @@
+"""/alive (the process answers) and /health (ready: Redis, rules, a live worker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from receiver.api.keys import RULESET, STORE
+
+routes = web.RouteTableDef()
+
+# RQ registers each live worker in this set, with a key that expires unless renewed.
+_RQ_WORKERS = "rq:workers"
+
+
+@routes.get("/alive")
+async def alive(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def _live_workers(store_redis: object) -> int:
+    redis = store_redis
+    members = await redis.smembers(_RQ_WORKERS)  # type: ignore[attr-defined]
+    if not members:
+        return 0
+    return int(await redis.exists(*members))  # type: ignore[attr-defined]
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    checks: dict[str, object] = {"rules": request.app[RULESET].version}
+    try:
+        async with asyncio.timeout(3):
+            await store.redis.ping()
+            checks["redis"] = "ok"
+            checks["workers"] = await _live_workers(store.redis)
+    except (RedisError, OSError, TimeoutError) as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+        checks.setdefault("workers", "unknown")
+    ok = checks["redis"] == "ok" and isinstance(checks["workers"], int) and checks["workers"] > 0
+    return web.json_response(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
+    )

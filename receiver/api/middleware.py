@@ -1,0 +1,56 @@
+"""Errors to JSON answers, and the bearer-token guard, in one place each."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from receiver.api.keys import SETTINGS
+from receiver.errors import ReceiverError, Unauthorized
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Paths that change state without the API token: alert intake (senders have their
+# own auth, see sources) and signed acknowledge links (the signature is the auth).
+_OPEN_PREFIXES = ("/api/v1/alerts/", "/ack/")
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn domain errors and aiohttp's HTTP errors into JSON bodies."""
+    try:
+        return await handler(request)
+    except ReceiverError as exc:
+        body = {"error": exc.message, **exc.details}
+        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        return web.json_response(body, status=exc.status, headers=headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        allow = exc.headers.get("Allow")
+        return web.json_response(
+            {"error": exc.reason}, status=exc.status, headers={"Allow": allow} if allow else None
+        )
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+@web.middleware
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Require ``Authorization: Bearer <TRIAGED_API_TOKEN>`` on state-changing calls."""
+    token = request.app[SETTINGS].api_token
+    if (
+        token is not None
+        and request.method not in ("GET", "HEAD", "OPTIONS")
+        and not request.path.startswith(_OPEN_PREFIXES)
+    ):
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("missing or wrong bearer token")
+    return await handler(request)

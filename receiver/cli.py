@@ -1,0 +1,237 @@
+"""`triaged`: the composition root. The one place that reads the environment and the
+one place that imports ``workers``.
+
+    triaged run      receiver + workers + scheduler (+ embedded Redis without REDIS_URL)
+    triaged serve    receiver only (N processes sharing the port)
+    triaged worker   RQ worker with scheduler (needs only REDIS_URL)
+    triaged rules check DIR
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import multiprocessing
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+
+import click
+import redis
+from aiohttp import web
+from pydantic import SecretStr
+
+from receiver.incidents import keys
+from receiver.settings import Settings
+from rules import RuleError, RuleSet, load_ruleset
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"expected HOST:PORT, got {listen!r}", param_hint="--listen")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _public_url(host: str, port: int) -> str:
+    """Where people reach this receiver, for ack links (TRIAGED_PUBLIC_URL overrides)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _check_exposure(host: str, token: str | None, insecure: bool) -> None:
+    if not _is_loopback(host) and not token and not insecure:
+        raise click.UsageError(
+            f"refusing to listen on {host} without TRIAGED_API_TOKEN (set it, or pass --insecure)"
+        )
+
+
+def _load_rules(rules_dir: Path) -> RuleSet:
+    try:
+        return load_ruleset(rules_dir)
+    except RuleError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from exc
+
+
+def _ack_key(redis_url: str, wait_s: float = 30.0) -> str:
+    """TRIAGED_ACK_KEY, else a key generated once and shared through Redis."""
+    env = os.environ.get("TRIAGED_ACK_KEY")
+    if env:
+        return env
+    client = redis.Redis.from_url(
+        redis_url, decode_responses=True, socket_timeout=3, socket_connect_timeout=3
+    )
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.set(keys.ack_key(), secrets.token_hex(32), nx=True)
+            return str(client.get(keys.ack_key()))
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"TRIAGED_ACK_KEY is unset and Redis is unreachable: {exc}"
+                ) from exc
+            time.sleep(0.5)
+
+
+def _settings(redis_url: str, **values: object) -> Settings:
+    token = os.environ.get("TRIAGED_API_TOKEN") or None
+    host = str(values.get("host", "127.0.0.1"))
+    port = values.get("port", 9797)
+    public = os.environ.get("TRIAGED_PUBLIC_URL") or _public_url(host, int(str(port)))
+    return Settings(
+        redis_url=redis_url,
+        api_token=SecretStr(token) if token else None,
+        public_url=public,
+        ack_key=SecretStr(_ack_key(redis_url)),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def _require_redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        raise click.UsageError("REDIS_URL is not set (triaged run starts an embedded Redis)")
+    return url
+
+
+@click.group()
+def main() -> None:
+    """triaged: alert webhook receiver and automatic triage daemon."""
+
+
+@main.command()
+@click.option("--rules", "rules_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--listen", default="127.0.0.1:9797", show_default=True)
+@click.option(
+    "--data", "data_dir", default="var", show_default=True, type=click.Path(path_type=Path)
+)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
+def run(rules_dir: Path, listen: str, data_dir: Path, workers: int, insecure: bool) -> None:
+    """Receiver, workers and scheduler together (embedded Redis unless REDIS_URL is set)."""
+    from receiver.supervisor import Child, EmbeddedRedis, Supervisor, child_command
+
+    _setup_logging()
+    host, port = _split_listen(listen)
+    _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
+    _load_rules(rules_dir)  # fail before starting anything
+    embedded = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        embedded = EmbeddedRedis(data_dir / "redis")
+        redis_url = embedded.start()
+        logging.getLogger("triaged").info(
+            "embedded Redis at %s (AOF under %s)", redis_url, embedded.data_dir
+        )
+    env = {**os.environ, "REDIS_URL": redis_url, "TRIAGED_ACK_KEY": _ack_key(redis_url)}
+    env.setdefault("TRIAGED_PUBLIC_URL", _public_url(host, port))
+    serve_args = ["serve", "--rules", str(rules_dir), "--listen", listen]
+    if insecure:
+        serve_args.append("--insecure")
+    children = [Child("receiver", child_command(*serve_args))]
+    children += [Child(f"worker-{i + 1}", child_command("worker")) for i in range(workers)]
+    try:
+        code = Supervisor(children, env).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    raise SystemExit(code)
+
+
+def _serve_one(settings: Settings, rules_dir: Path, reuse_port: bool) -> None:
+    from receiver.api.app import create_app
+
+    _setup_logging()
+    app = create_app(settings, _load_rules(rules_dir))
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        print=None,
+        shutdown_timeout=10.0,
+        access_log=None,
+    )
+
+
+@main.command()
+@click.option("--rules", "rules_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--listen", default="127.0.0.1:9797", show_default=True)
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
+def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
+    """The receiver only (needs REDIS_URL)."""
+    _setup_logging()
+    host, port = _split_listen(listen)
+    _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
+    _load_rules(rules_dir)
+    settings = _settings(
+        _require_redis_url(), host=host, port=port, processes=processes, rules_dir=rules_dir
+    )
+    if processes == 1:
+        _serve_one(settings, rules_dir, reuse_port=False)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_serve_one, args=(settings, rules_dir, True)) for _ in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(10)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+def worker(burst: bool) -> None:
+    """An RQ worker with scheduler (needs only REDIS_URL)."""
+    from workers.main import run_worker
+
+    _setup_logging()
+    run_worker(_settings(_require_redis_url()), burst=burst)
+
+
+@main.group()
+def rules() -> None:
+    """Rule-file tools."""
+
+
+@rules.command("check")
+@click.argument("directory", type=click.Path(path_type=Path))
+def rules_check(directory: Path) -> None:
+    """Load DIR exactly as the daemon would; print every error; exit 1 on errors."""
+    ruleset = _load_rules(directory)
+    click.echo(
+        f"ok: {len(ruleset.rules)} rules, {len(ruleset.contacts)} contacts, "
+        f"{len(ruleset.probes)} probes (version {ruleset.version})"
+    )
+
+
+if __name__ == "__main__":
+    main()

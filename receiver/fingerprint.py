@@ -1,0 +1,27 @@
+"""Stable identities: an alert's fingerprint and the key that groups alerts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Return a stable 16-hex-digit hash of the sorted label set."""
+    h = hashlib.sha256()
+    for name in sorted(labels):
+        h.update(name.encode())
+        h.update(b"\xff")
+        h.update(labels[name].encode())
+        h.update(b"\xfe")
+    return h.hexdigest()[:16]
+
+
+def group_id(source: str, group_key: str) -> str:
+    """Return the Redis-safe id of a group (a source's group key, hashed)."""
+    return hashlib.sha256(f"{source}\x00{group_key}".encode()).hexdigest()[:24]
+
+
+def label_group_key(labels: Mapping[str, str], by: tuple[str, ...]) -> str:
+    """Build a group key from the grouping labels ``by`` (missing labels count as empty)."""
+    return "{" + ",".join(f'{k}="{labels.get(k, "")}"' for k in by) + "}"

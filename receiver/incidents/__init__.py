@@ -1,0 +1,1 @@
+"""The incident record in Redis: keys, Lua scripts, codec, async and sync stores."""

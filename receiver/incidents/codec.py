@@ -1,0 +1,138 @@
+"""Records <-> Redis: the ingest request for the Lua script, and hashes back to models."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from receiver import stats
+from receiver.fingerprint import group_id
+from receiver.model import (
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    StoredAlert,
+    TimelineEntry,
+)
+from rules import Decision
+
+
+@dataclass(frozen=True)
+class Classified:
+    """An alert with the decision the rules made for it."""
+
+    alert: Alert
+    decision: Decision
+
+
+def new_incident_id() -> str:
+    """Return a fresh, unguessable incident id (RQ job-id safe: hex only)."""
+    return secrets.token_hex(8)
+
+
+def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> str:
+    """Build the JSON argument of ingest.lua: alerts grouped, each group ready to open."""
+    groups: dict[str, dict[str, Any]] = {}
+    for item in items:
+        a, d = item.alert, item.decision
+        gid = group_id(a.source, a.group_key)
+        g = groups.setdefault(
+            gid,
+            {
+                "gid": gid,
+                "group_key": a.group_key,
+                "source": a.source,
+                "candidate_id": new_incident_id(),
+                "labels_json": json.dumps(a.group_labels or a.labels, sort_keys=True),
+                "alerts": [],
+                "open": None,
+            },
+        )
+        stored = StoredAlert(
+            fingerprint=a.fingerprint,
+            status=a.status,
+            labels=a.labels,
+            annotations=a.annotations,
+            starts_at=a.starts_at,
+            ends_at=a.ends_at,
+            severity=d.severity,
+            rule=d.rule,
+            received_at=now,
+        )
+        entry = {
+            "fp": a.fingerprint,
+            "status": a.status.value,
+            "starts_at": a.starts_at,
+            "rank": d.severity.rank,
+            "severity": d.severity.value,
+            "decision": d.model_dump_json(),
+            "why": d.why,
+            "summary": f"{a.status.value}: {a.summary}",
+            "json": stored.model_dump_json(),
+        }
+        g["alerts"].append(entry)
+        if a.status is AlertStatus.FIRING and (
+            g["open"] is None or d.severity.rank < g["open"]["rank"]
+        ):
+            g["open"] = {
+                "severity": d.severity.value,
+                "rank": d.severity.rank,
+                "decision": entry["decision"],
+                "why": d.why,
+                "summary": a.summary,
+                "stats": stats.count("triaged_incidents_total", severity=d.severity.value),
+            }
+    request = {
+        "now": now.isoformat(),
+        "now_ts": now.timestamp(),
+        "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
+        "groups": list(groups.values()),
+    }
+    return json.dumps(request)
+
+
+def _opt_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def incident_from_hash(h: dict[str, str]) -> Incident:
+    """Rebuild an Incident from its Redis hash (decoded strings)."""
+    decision = Decision.model_validate_json(h["decision"])
+    return Incident(
+        id=h["id"],
+        status=IncidentStatus(h["status"]),
+        severity=decision.severity,
+        summary=h.get("summary", ""),
+        labels=json.loads(h.get("labels", "{}")),
+        source=h.get("source", ""),
+        group_key=h.get("group_key", ""),
+        created_at=datetime.fromisoformat(h["created_at"]),
+        updated_at=datetime.fromisoformat(h.get("updated_at", h["created_at"])),
+        generation=int(h.get("generation", "1")),
+        decision=decision,
+        acknowledged_by=h.get("acknowledged_by"),
+        acknowledged_at=_opt_dt(h.get("acknowledged_at")),
+        resolved_at=_opt_dt(h.get("resolved_at")),
+        first_page_at=_opt_dt(h.get("first_page_at")),
+    )
+
+
+def timeline_from_list(raw: Sequence[str]) -> list[TimelineEntry]:
+    """Rebuild timeline entries from the Redis list."""
+    return [TimelineEntry.model_validate_json(item) for item in raw]
+
+
+def alerts_from_hash(raw: dict[str, str]) -> list[StoredAlert]:
+    """Rebuild an incident's alerts, oldest received first."""
+    items = [StoredAlert.model_validate_json(v) for v in raw.values()]
+    return sorted(items, key=lambda a: (a.received_at, a.fingerprint))
+
+
+def timeline_entry(kind: str, detail: str, now: datetime, **data: Any) -> str:
+    """Encode one timeline entry for RPUSH."""
+    return TimelineEntry(at=now, kind=kind, detail=detail, data=data).model_dump_json()

@@ -1,0 +1,121 @@
+-- Atomic ingest: dedup, group, open/raise/resolve, timeline, outbox, stats, in one step.
+-- ARGV[1]: JSON request built by receiver.incidents.codec.ingest_request().
+-- Returns: JSON list, one {id, result, changed, duplicates, generation} per group.
+local req = cjson.decode(ARGV[1])
+local P = 'triaged:'
+local now = req.now
+
+local function tl(id, kind, detail)
+  redis.call('RPUSH', P .. 'incident:' .. id .. ':timeline',
+    cjson.encode({at = now, kind = kind, detail = detail}))
+end
+
+local function stat(incs)
+  for _, p in ipairs(incs) do redis.call('HINCRBYFLOAT', P .. 'stats', p[1], p[2]) end
+end
+
+-- true when every firing alert of the group is already recorded, unchanged, in incident id
+local function all_known(id, g)
+  local akey = P .. 'incident:' .. id .. ':alerts'
+  for _, a in ipairs(g.alerts) do
+    if a.status == 'firing' then
+      local prev = redis.call('HGET', akey, a.fp)
+      if not prev then return false end
+      local p = cjson.decode(prev)
+      if p.starts_at ~= a.starts_at then return false end
+    end
+  end
+  return true
+end
+
+stat(req.stats)
+local out = {}
+for _, g in ipairs(req.groups) do
+  local gkey = P .. 'group:' .. g.gid
+  local res = {id = '', result = 'ignored', changed = 0, duplicates = 0, generation = 0}
+  local id = redis.call('GET', gkey)
+  if id then
+    local st = redis.call('HGET', P .. 'incident:' .. id, 'status')
+    if not st then
+      id = false
+    elseif st == 'resolved' then
+      if g.open ~= cjson.null and all_known(id, g) then
+        res.result = 'duplicate'
+        res.id = id
+        res.duplicates = #g.alerts
+      end
+      id = false
+    end
+  end
+  if (not id) and res.result == 'ignored' and g.open ~= cjson.null then
+    id = g.candidate_id
+    local o = g.open
+    redis.call('HSET', P .. 'incident:' .. id, 'id', id, 'status', 'open',
+      'severity', o.severity, 'rank', o.rank, 'summary', o.summary, 'labels', g.labels_json,
+      'source', g.source, 'group_key', g.group_key, 'created_at', now,
+      'created_ts', req.now_ts, 'updated_at', now, 'generation', 1, 'decision', o.decision)
+    redis.call('SET', gkey, id)
+    redis.call('ZADD', P .. 'incidents', req.now_ts, id)
+    tl(id, 'opened', o.severity .. ': ' .. o.why)
+    stat(o.stats)
+    redis.call('ZADD', P .. 'outbox', req.now_ts, 'triage:' .. id .. ':1')
+    res.result = 'created'
+  end
+  if id then
+    local ikey = P .. 'incident:' .. id
+    local akey = P .. 'incident:' .. id .. ':alerts'
+    local rank = tonumber(redis.call('HGET', ikey, 'rank'))
+    local raised = nil
+    for _, a in ipairs(g.alerts) do
+      local prev = redis.call('HGET', akey, a.fp)
+      local same = false
+      if prev then
+        local p = cjson.decode(prev)
+        same = (p.status == a.status and p.starts_at == a.starts_at)
+      end
+      if same then
+        res.duplicates = res.duplicates + 1
+      else
+        redis.call('HSET', akey, a.fp, a.json)
+        tl(id, 'alert_' .. a.status, a.summary)
+        res.changed = res.changed + 1
+        if a.status == 'firing' and a.rank < rank then
+          rank = a.rank
+          raised = a
+        end
+      end
+    end
+    if res.result ~= 'created' then
+      if res.changed == 0 then res.result = 'duplicate' else res.result = 'updated' end
+      if raised and redis.call('HGET', ikey, 'status') ~= 'resolved' then
+        local old = redis.call('HGET', ikey, 'severity')
+        local gen = redis.call('HINCRBY', ikey, 'generation', 1)
+        redis.call('HSET', ikey, 'severity', raised.severity, 'rank', raised.rank,
+          'decision', raised.decision, 'status', 'open')
+        tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..
+          '; escalation re-planned')
+        redis.call('ZADD', P .. 'outbox', req.now_ts, 'triage:' .. id .. ':' .. gen)
+        res.result = 'raised'
+      end
+    end
+    if res.changed > 0 then
+      redis.call('HSET', ikey, 'updated_at', now)
+      local all_resolved = true
+      for _, v in ipairs(redis.call('HVALS', akey)) do
+        if cjson.decode(v).status ~= 'resolved' then
+          all_resolved = false
+          break
+        end
+      end
+      if all_resolved and redis.call('HGET', ikey, 'status') ~= 'resolved' then
+        redis.call('HSET', ikey, 'status', 'resolved', 'resolved_at', now)
+        tl(id, 'resolved', 'every alert of the incident has resolved')
+        res.result = 'resolved'
+      end
+    end
+    res.id = id
+    res.generation = tonumber(redis.call('HGET', ikey, 'generation'))
+  end
+  table.insert(out, res)
+end
+return cjson.encode(out)

@@ -1,0 +1,53 @@
+"""Every Redis key triaged uses, one function per key, all under ``triaged:``.
+
+RQ's own keys (``rq:*``) are RQ's business; the queue names are in ``receiver.jobs``.
+"""
+
+from __future__ import annotations
+
+PREFIX = "triaged:"
+
+
+def incident(incident_id: str) -> str:
+    """Hash: the incident's fields (status, severity, decision, ...)."""
+    return f"{PREFIX}incident:{incident_id}"
+
+
+def alerts(incident_id: str) -> str:
+    """Hash: fingerprint -> stored alert JSON."""
+    return f"{PREFIX}incident:{incident_id}:alerts"
+
+
+def timeline(incident_id: str) -> str:
+    """List: timeline entries as JSON, oldest first."""
+    return f"{PREFIX}incident:{incident_id}:timeline"
+
+
+def group(group_id: str) -> str:
+    """String: the id of the group's latest incident."""
+    return f"{PREFIX}group:{group_id}"
+
+
+def incident_index() -> str:
+    """Sorted set: incident ids scored by creation time."""
+    return f"{PREFIX}incidents"
+
+
+def outbox() -> str:
+    """Sorted set: work stored but not yet enqueued (``triage:<id>:<gen>``), scored by time."""
+    return f"{PREFIX}outbox"
+
+
+def page_claim(idempotency_key: str) -> str:
+    """String: ``sending`` while one worker sends a page, ``sent`` after."""
+    return f"{PREFIX}page:{idempotency_key}"
+
+
+def stats() -> str:
+    """Hash: counters and histogram buckets written by every process (see receiver.stats)."""
+    return f"{PREFIX}stats"
+
+
+def ack_key() -> str:
+    """String: the generated ack-link signing key when TRIAGED_ACK_KEY is not set."""
+    return f"{PREFIX}ack-key"

@@ -1,0 +1,144 @@
+"""AsyncIncidentStore: the receiver's view of the incident records (redis.asyncio).
+
+Every Redis failure becomes ``StoreUnavailable``, which the API answers with 503.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from receiver.errors import IncidentNotFound, StoreUnavailable, TransitionRefused
+from receiver.incidents import keys, scripts
+from receiver.incidents.codec import (
+    Classified,
+    alerts_from_hash,
+    incident_from_hash,
+    ingest_request,
+    timeline_from_list,
+)
+from receiver.model import Incident, IncidentStatus, StoredAlert, TimelineEntry
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one group of a request."""
+
+    incident_id: str
+    result: str  # created | updated | raised | resolved | duplicate | ignored
+    changed: int
+    duplicates: int
+    generation: int
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    incident: Incident
+    alerts: list[StoredAlert]
+    timeline: list[TimelineEntry]
+
+
+@asynccontextmanager
+async def _unavailable_on_error() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise StoreUnavailable(f"incident store unavailable: {type(exc).__name__}") from exc
+
+
+class AsyncIncidentStore:
+    """Incident records in Redis, for the asyncio receiver."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.redis = redis
+        self._ingest = redis.register_script(scripts.INGEST)
+        self._transition = redis.register_script(scripts.TRANSITION)
+
+    async def ingest(
+        self, items: Sequence[Classified], source: str, now: datetime
+    ) -> list[IngestResult]:
+        """Store classified alerts atomically; return what happened per group."""
+        request = ingest_request(items, source, now)
+        async with _unavailable_on_error():
+            raw = await self._ingest(args=[request])
+        decoded: Any = json.loads(raw)
+        rows = decoded if isinstance(decoded, list) else []
+        return [
+            IngestResult(
+                incident_id=str(r["id"]),
+                result=str(r["result"]),
+                changed=int(r["changed"]),
+                duplicates=int(r["duplicates"]),
+                generation=int(r["generation"]),
+            )
+            for r in rows
+        ]
+
+    async def get(self, incident_id: str) -> IncidentDetail:
+        """Return the incident with its alerts and timeline, or raise IncidentNotFound."""
+        async with _unavailable_on_error():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.incident(incident_id))
+                pipe.hgetall(keys.alerts(incident_id))
+                pipe.lrange(keys.timeline(incident_id), 0, -1)
+                h, alerts, timeline = await pipe.execute()
+        if not h:
+            raise IncidentNotFound(f"no incident {incident_id!r}", incident_id=incident_id)
+        return IncidentDetail(
+            incident=incident_from_hash(h),
+            alerts=alerts_from_hash(alerts),
+            timeline=timeline_from_list(timeline),
+        )
+
+    async def list(self, status: IncidentStatus | None, limit: int = 200) -> list[Incident]:
+        """Return the newest incidents first, optionally only those with ``status``."""
+        found: list[Incident] = []
+        start = 0
+        async with _unavailable_on_error():
+            while len(found) < limit:
+                ids = await self.redis.zrevrange(keys.incident_index(), start, start + 499)
+                if not ids:
+                    break
+                start += len(ids)
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for incident_id in ids:
+                        pipe.hgetall(keys.incident(incident_id))
+                    hashes = await pipe.execute()
+                for h in hashes:
+                    if h and (status is None or h.get("status") == status.value):
+                        found.append(incident_from_hash(h))
+        return found[:limit]
+
+    async def transition(
+        self, incident_id: str, action: str, by: str, note: str, now: datetime
+    ) -> None:
+        """Acknowledge (``ack``) or resolve (``resolve``) an incident."""
+        async with _unavailable_on_error():
+            result = await self._transition(args=[incident_id, action, by, note, now.isoformat()])
+        if result == "not_found":
+            raise IncidentNotFound(f"no incident {incident_id!r}", incident_id=incident_id)
+        if result != "ok":
+            raise TransitionRefused(f"cannot {action} an incident that is {result}", status=result)
+
+    async def add_stats(self, incs: Sequence[tuple[str, float]]) -> None:
+        """Add to the shared counters; best effort (a counter never blocks an answer)."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for name, amount in incs:
+                    pipe.hincrbyfloat(keys.stats(), name, amount)
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError):
+            pass
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except (RedisError, OSError, TimeoutError):
+            return False

@@ -1,0 +1,90 @@
+"""IncidentStore: the workers' view of the incident records (synchronous redis-py).
+
+Same keys and codec as the receiver's AsyncIncidentStore.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from redis import Redis
+
+from receiver.incidents import keys
+from receiver.incidents.codec import incident_from_hash, timeline_entry
+from receiver.model import Incident
+
+SENT_TTL_SECONDS = 30 * 24 * 3600
+
+
+class IncidentStore:
+    """Incident records in Redis, for RQ jobs. ``redis`` must decode responses."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    def get(self, incident_id: str) -> Incident | None:
+        h = self.redis.hgetall(keys.incident(incident_id))
+        return incident_from_hash(h) if h else None  # type: ignore[arg-type]
+
+    def created_ts(self, incident_id: str) -> float:
+        raw = self.redis.hget(keys.incident(incident_id), "created_ts")
+        return float(raw) if raw else 0.0  # type: ignore[arg-type]
+
+    def record(
+        self,
+        incident_id: str,
+        kind: str,
+        detail: str,
+        now: datetime,
+        stats: Sequence[tuple[str, float]] = (),
+        **data: Any,
+    ) -> None:
+        """Append a timeline entry and add to counters, in one round trip."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(keys.timeline(incident_id), timeline_entry(kind, detail, now, **data))
+        for name, amount in stats:
+            pipe.hincrbyfloat(keys.stats(), name, amount)
+        pipe.execute()
+
+    def add_stats(self, stats: Sequence[tuple[str, float]]) -> None:
+        if not stats:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for name, amount in stats:
+            pipe.hincrbyfloat(keys.stats(), name, amount)
+        pipe.execute()
+
+    def set_diagnosis(self, incident_id: str, results: list[dict[str, Any]]) -> None:
+        self.redis.hset(keys.incident(incident_id), "diagnosis", json.dumps(results))
+
+    def diagnosis(self, incident_id: str) -> list[dict[str, Any]]:
+        raw = self.redis.hget(keys.incident(incident_id), "diagnosis")
+        return json.loads(raw) if raw else []  # type: ignore[arg-type]
+
+    def claim_page(self, idempotency_key: str, owner: str, hold_seconds: int) -> bool:
+        """Claim the right to send one page; False when it is sent or another job holds it.
+
+        ``owner`` is the RQ job id: a retry of the same job (its worker was killed
+        mid-send) takes its own claim over and sends again with the same
+        Idempotency-Key, so the receiving end can drop the repeat. A claim whose
+        holder vanished otherwise expires after ``hold_seconds``.
+        """
+        key = keys.page_claim(idempotency_key)
+        mine = f"sending:{owner}"
+        if self.redis.set(key, mine, nx=True, ex=hold_seconds):
+            return True
+        if self.redis.get(key) == mine:
+            self.redis.expire(key, hold_seconds)
+            return True
+        return False
+
+    def finish_page(self, idempotency_key: str, outcome: str) -> None:
+        """Mark a claimed page 'sent' or 'failed' (either way: never sent again)."""
+        self.redis.set(keys.page_claim(idempotency_key), outcome, ex=SENT_TTL_SECONDS)
+
+    def mark_first_page(self, incident_id: str, now: datetime) -> bool:
+        """Record the first page's time; True only for the call that set it."""
+        return bool(self.redis.hsetnx(keys.incident(incident_id), "first_page_at", now.isoformat()))

@@ -1,0 +1,105 @@
+"""THE pipeline, in one function: body -> payload -> alerts -> classified -> stored.
+
+Enqueueing happens after, from the outbox (``receiver.jobs.drain_outbox``), so the
+answer never waits on RQ and a crash between storing and enqueueing loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from receiver.errors import PayloadError
+from receiver.incidents.codec import Classified
+from receiver.incidents.store import AsyncIncidentStore, IngestResult
+from receiver.sources import Source
+from rules import RuleSet
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    alerts: int
+    groups: list[IngestResult]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def parse_json(body: bytes) -> Any:
+    """Decode a request body as strict JSON; every failure is a PayloadError (400)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})", field="body") from exc
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError as exc:
+        raise PayloadError("JSON is nested too deeply", field="body") from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", field="body"
+        ) from exc
+    except ValueError as exc:
+        raise PayloadError(f"malformed JSON: {exc}", field="body") from exc
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as ``{"field": "alerts.0.labels", "error": "..."}``, no input echo."""
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "error": err["msg"]}
+        for err in exc.errors(include_url=False, include_input=False)[:20]
+    ]
+
+
+def to_payload(source: Source, body: bytes) -> Any:
+    """Parse and validate a body into the source's payload model."""
+    data = parse_json(body)
+    try:
+        return source.payload.model_validate(data)
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        first = errors[0]["field"] if errors else "body"
+        raise PayloadError(
+            f"invalid {source.name} payload: {first}: {errors[0]['error'] if errors else ''}",
+            field=first,
+            errors=errors,
+        ) from exc
+    except RecursionError as exc:
+        raise PayloadError("payload is nested too deeply", field="body") from exc
+
+
+async def ingest(
+    source: Source,
+    body: bytes,
+    *,
+    ruleset: RuleSet,
+    store: AsyncIncidentStore,
+    now: datetime,
+) -> IngestOutcome:
+    """Normalize, classify and durably store one POST; return what happened."""
+    payload = to_payload(source, body)
+    try:
+        alerts = source.to_alerts(payload)
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        raise PayloadError(
+            f"invalid alert: {errors[0]['field']}: {errors[0]['error']}",
+            field=errors[0]["field"],
+            errors=errors,
+        ) from exc
+    items = [Classified(alert, ruleset.classify(alert.labels)) for alert in alerts]
+    groups = await store.ingest(items, source.name, now)
+    return IngestOutcome(alerts=len(items), groups=groups)

@@ -1,0 +1,36 @@
+"""Process settings: validated once in the CLI, passed down explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Settings(BaseModel):
+    """Everything a receiver or worker process needs to know about its deployment.
+
+    Attributes:
+        redis_url: the one Redis every process shares.
+        public_url: base of the ``ack_url`` links in pages (how people reach triaged).
+        api_token: bearer token for state-changing endpoints (None: open, loopback only).
+        ack_key: HMAC key of acknowledge links.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    redis_url: str
+    rules_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=9797, ge=0, le=65535)
+    data_dir: Path = Path("var")
+    workers: int = Field(default=2, ge=1, le=64)
+    processes: int = Field(default=1, ge=1, le=64)
+    public_url: str = "http://127.0.0.1:9797"
+    api_token: SecretStr | None = None
+    ack_key: SecretStr = SecretStr("")
+    max_body_bytes: int = 4 * 1024 * 1024
+    redis_timeout: float = 3.0
+    outbox_grace_seconds: float = 5.0
+    worker_ttl: int = 30
+    maintenance_interval: int = 5

@@ -1,0 +1,222 @@
+"""The rules engine: labels in, a self-contained ``Decision`` out.
+
+``RuleSet.classify`` tries the rules in order (file name, then position in the
+file); the first rule whose matchers all match wins, and when none does the
+``default_severity`` applies. The ``Decision`` carries everything later steps
+need (policy, probe specs, escalation steps with the contacts' channels,
+business hours, the rules version), so it is stored with the incident and
+workers never read rule files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from rules.calendar import response_deadline
+from rules.matchers import Matcher
+from rules.schema import (
+    BusinessHours,
+    ChannelSpec,
+    Contact,
+    EscalationStep,
+    ProbeKind,
+    ProbeSpec,
+    Severity,
+    SeverityPolicy,
+)
+
+
+class _Snapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NamedProbe(_Snapshot):
+    """A probe a rule names, with its spec."""
+
+    name: str
+    spec: ProbeKind
+
+
+class ResolvedContact(_Snapshot):
+    """A contact of an escalation step, with its channels."""
+
+    name: str
+    role: str
+    display_name: str | None = None
+    channels: list[ChannelSpec]
+
+
+class ResolvedStep(_Snapshot):
+    """An escalation step: page ``contacts`` ``after_seconds`` after the step before."""
+
+    after_seconds: float
+    contacts: list[ResolvedContact]
+
+
+class Decision(_Snapshot):
+    """What the rules decided for one set of labels: a self-contained snapshot.
+
+    Attributes:
+        rule: The rule that matched, or None (``default_severity`` applied).
+        severity: The severity.
+        why: One human sentence saying which rule matched and on what.
+        policy: The severity's policy (response time, paging, repeat, budget).
+        probes: The probes to run, in the rule's order.
+        steps: The severity's escalation steps, contacts resolved.
+        repeat: How many more times the steps run after the last one.
+        business_hours: The business hours deadlines and paging follow.
+        rules_version: ``RuleSet.version`` of the rules that decided.
+    """
+
+    rule: str | None
+    severity: Severity
+    why: str
+    policy: SeverityPolicy
+    probes: list[NamedProbe]
+    steps: list[ResolvedStep]
+    repeat: int
+    business_hours: BusinessHours
+    rules_version: str
+
+    def deadline(self, now: datetime) -> datetime | None:
+        """The response deadline for an incident classified at ``now`` (tz-aware)."""
+        return response_deadline(self.policy, self.business_hours, now)
+
+
+class RuleExplanation(_Snapshot):
+    """How one rule fared against a set of labels (``RuleSet.explain``)."""
+
+    rule: str
+    source: str
+    matched: bool
+    failed: list[str]
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule with its matchers parsed.
+
+    Attributes:
+        name: The rule's name.
+        matchers: All must match.
+        severity: The severity it gives.
+        probes: Names of the probes to run.
+        source: The file it comes from (file name).
+        position: Its 1-based position in that file.
+    """
+
+    name: str
+    matchers: tuple[Matcher, ...]
+    severity: Severity
+    probes: tuple[str, ...] = ()
+    source: str = ""
+    position: int = 1
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Say whether every matcher matches ``labels``."""
+        return all(m.matches(labels) for m in self.matchers)
+
+    def failed(self, labels: Mapping[str, str]) -> list[Matcher]:
+        """The matchers that do not match ``labels``."""
+        return [m for m in self.matchers if not m.matches(labels)]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A loaded rules directory. Build it with ``rules.load_ruleset``.
+
+    Attributes:
+        version: First 12 hex digits of a sha256 over the files' names and bytes.
+        rules: All rules, in evaluation order.
+        severities: Every severity's policy, diagnosis budget filled in.
+        business_hours: The business hours.
+        default_severity: The severity when no rule matches.
+        contacts: Contacts by name.
+        escalation: Escalation steps by severity (absent: nobody is paged).
+        probes: Probes by name.
+        source_files: The files loaded, in order.
+        warnings: Things that load but are probably wrong.
+    """
+
+    version: str
+    rules: tuple[CompiledRule, ...]
+    severities: Mapping[Severity, SeverityPolicy]
+    business_hours: BusinessHours
+    default_severity: Severity
+    contacts: Mapping[str, Contact]
+    escalation: Mapping[Severity, tuple[EscalationStep, ...]]
+    probes: Mapping[str, ProbeSpec]
+    source_files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    _decisions: dict[str | None, Decision] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # Every possible decision, made once: classify only picks one.
+        decisions: dict[str | None, Decision] = {r.name: self._decide(r) for r in self.rules}
+        decisions[None] = self._decide(None)
+        object.__setattr__(self, "_decisions", decisions)
+
+    def classify(self, labels: Mapping[str, str]) -> Decision:
+        """Decide severity, probes and escalation for an alert's labels.
+
+        Args:
+            labels: The alert's labels.
+
+        Returns:
+            The first matching rule's decision, else the default severity's.
+        """
+        rule = next((r for r in self.rules if r.matches(labels)), None)
+        return self._decisions[None if rule is None else rule.name]
+
+    def explain(self, labels: Mapping[str, str]) -> list[RuleExplanation]:
+        """Say, for every rule in order, whether it matches and which matchers fail."""
+        return [
+            RuleExplanation(
+                rule=r.name,
+                source=f"{r.source} #{r.position}",
+                matched=not (failed := r.failed(labels)),
+                failed=[str(m) for m in failed],
+            )
+            for r in self.rules
+        ]
+
+    def _decide(self, rule: CompiledRule | None) -> Decision:
+        if rule is None:
+            severity = self.default_severity
+            why = f"no rule matched; default_severity {severity}"
+            probe_names: tuple[str, ...] = ()
+        else:
+            severity = rule.severity
+            matched = ", ".join(str(m) for m in rule.matchers)
+            why = f'rule "{rule.name}" ({rule.source} #{rule.position}) matched: {matched}'
+            probe_names = rule.probes
+        policy = self.severities[severity]
+        return Decision(
+            rule=None if rule is None else rule.name,
+            severity=severity,
+            why=why,
+            policy=policy,
+            probes=[NamedProbe(name=n, spec=self.probes[n].spec) for n in probe_names],
+            steps=[self._resolve(step) for step in self.escalation.get(severity, ())],
+            repeat=policy.repeat,
+            business_hours=self.business_hours,
+            rules_version=self.version,
+        )
+
+    def _resolve(self, step: EscalationStep) -> ResolvedStep:
+        contacts = [
+            ResolvedContact(
+                name=name,
+                role=self.contacts[name].role,
+                display_name=self.contacts[name].name,
+                channels=list(self.contacts[name].channels),
+            )
+            for name in step.notify
+        ]
+        return ResolvedStep(after_seconds=step.after.total_seconds(), contacts=contacts)

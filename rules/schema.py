@@ -1,0 +1,308 @@
+"""The rule-file format, as pydantic models.
+
+Every model forbids unknown keys (a misspelled key is an error, as in
+Alertmanager's strict config loading) and is frozen. The top level of a file is
+``RuleFile``; every one of its keys is optional, and ``rules.loader`` merges the
+files of a directory. The models also serve the ``Decision`` snapshot stored
+with an incident, so each round-trips through ``model_dump(mode="json")``:
+durations are written back in the syntax they are read in (``"15m"``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from rules.durations import ResponseWindow
+from rules.fields import Delay, Duration, HttpUrl, MatcherText, Name, ResponseTime, invalid
+from rules.matchers import Matcher, parse_matchers
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Severity(StrEnum):
+    """The runbook's severity levels; ``rank`` 1 is the most severe."""
+
+    SEV_1 = "SEV-1"
+    SEV_2 = "SEV-2"
+    SEV_3 = "SEV-3"
+    SEV_4 = "SEV-4"
+
+    @property
+    def rank(self) -> int:
+        """1 for SEV-1 (most severe) to 4 for SEV-4: lower is more severe."""
+        return int(self.value.removeprefix("SEV-"))
+
+
+class PageMode(StrEnum):
+    """When a severity pages somebody."""
+
+    IMMEDIATELY = "immediately"
+    BUSINESS_HOURS = "business_hours"
+    NEVER = "never"
+
+
+class SeverityPolicy(_Model):
+    """How one severity is handled: response time, paging, repeats, diagnosis budget.
+
+    Attributes:
+        response_time: Deadline for an acknowledgement.
+        page: When pages go out.
+        repeat: How many more times the escalation steps run after the last one.
+        diagnosis_budget: How long probes may take before the first page; None
+            in a file means the severity's default (the loader fills it in).
+    """
+
+    response_time: ResponseTime
+    page: PageMode
+    repeat: Annotated[int, Field(strict=True, ge=0)] = 0
+    diagnosis_budget: Duration | None = None
+
+    @property
+    def response_timedelta(self) -> timedelta | None:
+        """The response time when it is a fixed duration, else None."""
+        return None if isinstance(self.response_time, ResponseWindow) else self.response_time
+
+
+class Weekday(StrEnum):
+    """Days of the week as written in ``business_hours.days``."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+    @property
+    def number(self) -> int:
+        """0 for Monday to 6 for Sunday, as ``date.weekday()``."""
+        return list(Weekday).index(self)
+
+
+_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+_WEEKDAYS = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
+
+
+class BusinessHours(_Model):
+    """When the business day is open. ``start`` must be before ``end``."""
+
+    timezone: str = "UTC"
+    days: list[Weekday] = Field(default_factory=lambda: list(_WEEKDAYS), min_length=1)
+    start: str = "09:00"
+    end: str = "17:00"
+    holidays: list[date] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid("timezone", f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _hh_mm(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
+            raise invalid("time", f'expected a time "HH:MM" in quotes, got {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> BusinessHours:
+        if self.start_time >= self.end_time:
+            raise invalid("business_hours", f"start {self.start} is not before end {self.end}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def start_time(self) -> time:
+        """Opening time, local."""
+        return time.fromisoformat(self.start)
+
+    @property
+    def end_time(self) -> time:
+        """Closing time, local."""
+        return time.fromisoformat(self.end)
+
+
+class WebhookChannel(_Model):
+    """A JSON POST of the page to ``webhook``."""
+
+    webhook: HttpUrl
+    timeout: Duration = timedelta(seconds=10)
+
+    @property
+    def kind(self) -> Literal["webhook"]:
+        """The channel kind."""
+        return "webhook"
+
+
+class LogLevel(StrEnum):
+    """Log levels a log channel writes at."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class LogSettings(_Model):
+    """Settings of a log channel."""
+
+    level: LogLevel = LogLevel.WARNING
+
+
+class LogChannel(_Model):
+    """The page written to the daemon's log: ``- log: {}``."""
+
+    log: LogSettings
+
+    @field_validator("log", mode="before")
+    @classmethod
+    def _bare_log(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def kind(self) -> Literal["log"]:
+        """The channel kind."""
+        return "log"
+
+
+def _channel_tag(value: Any) -> str | None:
+    if isinstance(value, WebhookChannel | LogChannel):
+        return f"{value.kind} channel"
+    if isinstance(value, dict):
+        return next((f"{k} channel" for k in ("webhook", "log") if k in value), None)
+    return None
+
+
+ChannelSpec = Annotated[
+    Annotated[WebhookChannel, Tag("webhook channel")] | Annotated[LogChannel, Tag("log channel")],
+    Discriminator(
+        _channel_tag,
+        custom_error_type="channel",
+        custom_error_message="a channel needs one of the keys: webhook, log",
+    ),
+]
+"""One of the channel kinds, told apart by its key."""
+
+UNION_TAGS = frozenset({"webhook channel", "log channel"})
+"""Tags pydantic puts in error locations of tagged unions (not keys of the file)."""
+
+
+class Contact(_Model):
+    """Somebody to page, and how."""
+
+    role: str
+    name: str | None = None
+    channels: list[ChannelSpec] = Field(min_length=1)
+
+
+class EscalationStep(_Model):
+    """Page ``notify`` when the step before is unacknowledged for ``after``."""
+
+    after: Delay = timedelta(0)
+    notify: list[str] = Field(min_length=1)
+
+
+class HttpMethod(StrEnum):
+    """HTTP methods an HTTP probe may use."""
+
+    GET = "GET"
+    HEAD = "HEAD"
+    POST = "POST"
+
+
+class HttpProbe(_Model):
+    """Request ``url``; healthy on ``expect_status`` (None: any 2xx/3xx)."""
+
+    url: HttpUrl
+    method: HttpMethod = HttpMethod.GET
+    expect_status: Annotated[int, Field(strict=True, ge=100, le=599)] | None = None
+    timeout: Duration = timedelta(seconds=2)
+    body_contains: str | None = None
+
+    @property
+    def kind(self) -> Literal["http"]:
+        """The probe kind."""
+        return "http"
+
+
+ProbeKind = HttpProbe
+"""Every probe kind; grows into a union (``HttpProbe | TcpProbe``) with ``ProbeSpec``."""
+
+
+class ProbeSpec(_Model):
+    """A probe as written in a file: exactly one key naming its kind (``http:``)."""
+
+    http: HttpProbe | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProbeSpec:
+        kinds = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(kinds) != 1:
+            choices = ", ".join(type(self).model_fields)
+            raise invalid("probe", f"a probe needs exactly one of the keys: {choices}")
+        return self
+
+    @property
+    def spec(self) -> ProbeKind:
+        """The probe of the kind that is set."""
+        assert self.http is not None  # _one_kind guarantees it
+        return self.http
+
+
+class Rule(_Model):
+    """Alerts whose labels satisfy all ``matchers`` get ``severity`` and ``probes``."""
+
+    name: Name
+    matchers: list[MatcherText] = Field(min_length=1)
+    severity: Severity
+    probes: list[str] = []
+
+    def parsed_matchers(self) -> tuple[Matcher, ...]:
+        """The matchers, parsed (each entry may hold a comma-separated list)."""
+        return tuple(m for text in self.matchers for m in parse_matchers(text))
+
+
+class RuleFile(_Model):
+    """One YAML file of a rules directory; every key is optional."""
+
+    severities: dict[Severity, SeverityPolicy] = {}
+    business_hours: BusinessHours | None = None
+    default_severity: Severity | None = None
+    contacts: dict[Name, Contact] = {}
+    escalation: dict[Severity, list[EscalationStep]] = {}
+    probes: dict[Name, ProbeSpec] = {}
+    rules: list[Rule] = []
+
+    @field_validator("severities", "contacts", "escalation", "probes", mode="before")
+    @classmethod
+    def _null_is_empty_mapping(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _null_is_empty_list(cls, value: Any) -> Any:
+        return [] if value is None else value

@@ -1,0 +1,16 @@
+"""The log channel: the page written to the daemon's log (no other service needed)."""
+
+from __future__ import annotations
+
+import logging
+
+from rules.schema import LogChannel
+from workers.page import Page
+
+log = logging.getLogger("triaged.page")
+
+
+def send(spec: LogChannel, page: Page, idempotency_key: str, client: object = None) -> str:
+    level = logging.getLevelName(spec.log.level.upper())
+    log.log(level, "PAGE to %s (%s)\n%s", page.contact, page.reason, page.text())
+    return "logged"

@@ -1,0 +1,75 @@
+"""The page: what a contact receives, built from the incident and its diagnosis. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from receiver.model import Incident
+
+
+class Page(BaseModel):
+    """The JSON body of a page (product contract: at least these fields)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: str
+    severity: str
+    summary: str
+    labels: dict[str, str]
+    diagnosis: list[dict[str, Any]]
+    escalation_step: int
+    ack_url: str
+    contact: str
+    role: str
+    status: str
+    rule: str | None
+    why: str
+    created_at: str
+    reason: str  # "escalation step 1", "response deadline missed", ...
+
+    def text(self) -> str:
+        """A plain-text rendering: one headline, one line per probe, the ack link."""
+        lines = [f"[{self.severity}] {self.summary} (incident {self.incident_id})"]
+        lines.append(f"  why: {self.why}")
+        for d in self.diagnosis:
+            ms = float(d.get("duration_s", 0.0)) * 1000
+            lines.append(f"  probe {d['name']}: {d['outcome']} - {d['detail']} ({ms:.0f} ms)")
+        lines.append(f"  acknowledge: {self.ack_url}")
+        return "\n".join(lines)
+
+
+def idempotency_key(
+    incident_id: str, generation: int, cycle: int | str, step: int, contact: str, channel: int
+) -> str:
+    """The same key on every retry of one page to one channel of one contact."""
+    return f"{incident_id}-g{generation}-c{cycle}-s{step}-{contact}-{channel}"
+
+
+def build_page(
+    incident: Incident,
+    diagnosis: list[dict[str, Any]],
+    step: int,
+    contact: str,
+    role: str,
+    ack_url: str,
+    reason: str,
+) -> Page:
+    d = incident.decision
+    return Page(
+        incident_id=incident.id,
+        severity=incident.severity.value,
+        summary=incident.summary,
+        labels=incident.labels,
+        diagnosis=diagnosis,
+        escalation_step=step,
+        ack_url=ack_url,
+        contact=contact,
+        role=role,
+        status=incident.status.value,
+        rule=d.rule,
+        why=d.why,
+        created_at=incident.created_at.isoformat(),
+        reason=reason,
+    )

@@ -1,0 +1,1 @@
+"""Diagnosis probes. A probe never raises for "target down": that is an outcome."""
