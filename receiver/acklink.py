@@ -37,12 +37,15 @@ def make_url(
 
 def verify(key: bytes, incident_id: str, contact: str, exp: str, sig: str, now: float) -> str:
     """Return '' when the link is valid, else why not ('expired', 'bad signature')."""
+    if not key:
+        return "no acknowledge key configured"
     try:
         expires = int(exp)
     except ValueError:
         return "bad signature"
     expected = sign(key, incident_id, contact, expires)
-    if not hmac.compare_digest(expected, sig):
+    # bytes: compare_digest refuses non-ASCII str (a sig from the query string may be any)
+    if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "surrogatepass")):
         return "bad signature"
     if now > expires:
         return "expired"

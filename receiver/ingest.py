@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,14 +39,47 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# Text no store can keep: NUL, and lone surrogates (JSON's "\ud800" escape decodes to
+# a str that cannot be encoded as UTF-8: left in, it fails later, as a 500).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_bad_text(data: Any) -> None:
+    """Raise PayloadError naming the first field (in document order) with bad text."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            children = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            found = _BAD_TEXT.search(node) if isinstance(node, str) else None
+            if found:
+                what = "a NUL character" if found.group() == "\x00" else "a lone surrogate"
+                field = path or "body"
+                raise PayloadError(f"{field}: text contains {what}", field=field)
+            continue
+        for key, value in reversed(children):
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _BAD_TEXT.search(key):
+                raise PayloadError(
+                    f"{path or 'body'}: a key contains a NUL character or a lone surrogate",
+                    field=path or "body",
+                )
+            stack.append((child, value))
+
+
 def parse_json(body: bytes) -> Any:
-    """Decode a request body as strict JSON; every failure is a PayloadError (400)."""
+    """Decode a request body as strict JSON; every failure is a PayloadError (400).
+
+    Strings holding NUL or lone surrogates are refused here, naming the field."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadError(f"body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise PayloadError("JSON is nested too deeply", field="body") from exc
     except json.JSONDecodeError as exc:
@@ -54,6 +88,8 @@ def parse_json(body: bytes) -> Any:
         ) from exc
     except ValueError as exc:
         raise PayloadError(f"malformed JSON: {exc}", field="body") from exc
+    _refuse_bad_text(data)
+    return data
 
 
 def validation_errors(exc: ValidationError) -> list[dict[str, str]]:

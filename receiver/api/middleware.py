@@ -49,8 +49,10 @@ async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         and request.method not in ("GET", "HEAD", "OPTIONS")
         and not request.path.startswith(_OPEN_PREFIXES)
     ):
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {token.get_secret_value()}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # aiohttp hands non-UTF-8 header bytes over as surrogates: compare bytes, and
+        # let such a header fail the comparison rather than the encoding (a 500)
+        given = request.headers.get("Authorization", "").encode("utf-8", "surrogatepass")
+        expected = f"Bearer {token.get_secret_value()}".encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(given, expected):
             raise Unauthorized("missing or wrong bearer token")
     return await handler(request)

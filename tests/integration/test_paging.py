@@ -1,0 +1,144 @@
+"""Page delivery through real channels: retries, refusals, the diagnosis budget, and
+the outbox that survives a crash between storing and enqueueing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from rules import load_ruleset
+from tests.integration.conftest import body, checkout_payload, drained, write_rules
+from tests.support.page_receiver import PageReceiver
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def open_incident(client: Any, redis_client: redis.Redis) -> str:
+    resp = await client.post("/api/v1/alerts/alertmanager", data=body(checkout_payload()),
+                             headers=JSON)
+    assert resp.status == 202
+    await drained(redis_client)
+    return str((await resp.json())["incidents"][0]["id"])
+
+
+async def metric(client: Any, name: str, **labels: str) -> float:
+    text = await (await client.get("/metrics")).text()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and s.labels == labels:
+                return float(s.value)
+    return 0.0
+
+
+async def timeline(client: Any, incident_id: str) -> list[dict[str, Any]]:
+    detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
+    return list(detail["timeline"])
+
+
+async def test_5xx_and_429_are_retried_with_the_same_idempotency_key(
+    client: Any, work: Any, pages: PageReceiver, redis_client: redis.Redis
+) -> None:
+    pages.respond_sequence("/primary", [503, 429, 500, 202])
+    incident_id = await open_incident(client, redis_client)
+    work()
+    attempts = pages.requests("/primary")
+    assert [r.status for r in attempts] == [503, 429, 500, 202]
+    assert len({r.headers["Idempotency-Key"] for r in attempts}) == 1
+    assert await metric(client, "triaged_pages_total", channel="webhook", outcome="retried") == 3
+    assert await metric(client, "triaged_pages_total", channel="webhook", outcome="sent") == 1
+    sent = [e for e in await timeline(client, incident_id) if e["kind"] == "page_sent"]
+    assert sent and sent[0]["attempts"] == 4
+
+
+async def test_4xx_is_not_retried_and_is_recorded_as_misconfigured(
+    client: Any, work: Any, pages: PageReceiver, redis_client: redis.Redis
+) -> None:
+    pages.respond("/primary", status=400, body=b"bad webhook")
+    incident_id = await open_incident(client, redis_client)
+    work()
+    assert len(pages.requests("/primary")) == 1
+    [failed] = [e for e in await timeline(client, incident_id) if e["kind"] == "page_failed"]
+    assert "misconfigured" in failed["detail"] and "HTTP 400" in failed["detail"]
+    assert await metric(client, "triaged_pages_total", channel="webhook", outcome="failed") == 1
+    assert await metric(client, "triaged_pages_misconfigured_total", channel="webhook") == 1
+
+
+async def test_a_rerun_of_the_page_job_does_not_page_twice(
+    client: Any, work: Any, pages: PageReceiver, queue: Any, redis_client: redis.Redis
+) -> None:
+    incident_id = await open_incident(client, redis_client)
+    work()
+    queue.enqueue_call("workers.jobs.triage", args=(incident_id, 1))  # a duplicate run
+    work()
+    assert len(pages.requests("/primary")) == 1
+
+
+async def test_slow_probe_does_not_hold_the_page_past_the_budget(
+    aiohttp_client: Any, settings: Any, rules_dir: Path, pages: PageReceiver, work: Any,
+    redis_client: redis.Redis,
+) -> None:
+    from receiver.api.app import create_app
+
+    ruleset = load_ruleset(write_rules(rules_dir, pages, sev1_budget="1s", probe_timeout="8s"))
+    client = await aiohttp_client(create_app(settings, ruleset))
+    pages.hang("/health", 4)
+    await open_incident(client, redis_client)
+    work()
+    [page] = pages.requests("/primary")
+    health = {d["name"]: d for d in page.json["diagnosis"]}["checkout-health"]
+    assert health["outcome"] == "timeout"
+    assert "1s diagnosis budget" in health["detail"]
+    assert health["duration_s"] < 3
+
+
+CRASH_AFTER_STORE = """
+import asyncio, os, signal, sys
+from datetime import UTC, datetime
+import redis.asyncio as aioredis
+from receiver.incidents.store import AsyncIncidentStore
+from receiver.ingest import ingest
+from receiver.sources import SOURCES
+from rules import load_ruleset
+
+async def main():
+    store = AsyncIncidentStore(aioredis.Redis.from_url(sys.argv[1], decode_responses=True))
+    with open(sys.argv[3], "rb") as f:
+        payload = f.read()
+    outcome = await ingest(SOURCES["alertmanager"], payload, ruleset=load_ruleset(sys.argv[2]),
+                           store=store, now=datetime.now(UTC))
+    print(outcome.groups[0].incident_id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # stored; the enqueue never happens
+
+asyncio.run(main())
+"""
+
+
+async def test_crash_between_store_and_enqueue_loses_nothing(
+    aiohttp_client: Any, settings: Any, redis_url: str, rules_dir: Path, pages: PageReceiver,
+    work: Any, queue: Any, redis_client: redis.Redis, tmp_path: Path,
+) -> None:
+    from receiver.api.app import create_app
+
+    write_rules(rules_dir, pages)
+    payload_file = tmp_path / "payload.json"
+    payload_file.write_bytes(body(checkout_payload()))
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_STORE, redis_url, str(rules_dir), str(payload_file)],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2],
+    )
+    assert crashed.returncode == -9, crashed.stderr
+    incident_id = crashed.stdout.strip()
+    assert redis_client.zcard("triaged:outbox") == 1 and queue.count == 0
+    # a receiver starting later finds the stored work and enqueues it
+    client = await aiohttp_client(create_app(settings, load_ruleset(rules_dir)))
+    await drained(redis_client)
+    assert queue.count == 1
+    work()
+    [page] = pages.requests("/primary")
+    assert page.json["incident_id"] == incident_id
+    assert (await client.get("/alive")).status == 200
