@@ -227,6 +227,8 @@ def rules() -> None:
 def rules_check(directory: Path) -> None:
     """Load DIR exactly as the daemon would; print every error; exit 1 on errors."""
     ruleset = _load_rules(directory)
+    for warning in ruleset.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"ok: {len(ruleset.rules)} rules, {len(ruleset.contacts)} contacts, "
         f"{len(ruleset.probes)} probes (version {ruleset.version})"

@@ -107,8 +107,14 @@ def test_alert_to_page_escalation_ack_and_resolve(tmp_path: Path) -> None:
             assert sample(text, "triaged_pages_total", channel="webhook", outcome="sent") == 2
             assert sample(text, "triaged_escalation_steps_total", severity="SEV-1") == 2
             assert sample(text, "triaged_time_to_first_page_seconds_count", severity="SEV-1") == 1
-            assert sample(
-                text, "triaged_probe_duration_seconds_count", probe="checkout-health", outcome="ok"
-            ) == 1
+            assert (
+                sample(
+                    text,
+                    "triaged_probe_duration_seconds_count",
+                    probe="checkout-health",
+                    outcome="ok",
+                )
+                == 1
+            )
             assert sample(text, "triaged_incidents_total", severity="SEV-1") == 1
             assert sample(text, "triaged_alerts_received_total", source="alertmanager") == 2

@@ -23,8 +23,14 @@ from workers.main import build_worker
 STARTS = "2026-11-26T10:00:00Z"
 
 
-def write_rules(directory: Path, pages: PageReceiver, *, lead_after: str = "5m",
-                sev1_budget: str | None = None, probe_timeout: str = "2s") -> Path:
+def write_rules(
+    directory: Path,
+    pages: PageReceiver,
+    *,
+    lead_after: str = "5m",
+    sev1_budget: str | None = None,
+    probe_timeout: str = "2s",
+) -> Path:
     """A rules set whose contacts page ``pages`` and whose probes hit it too."""
     budget = f", diagnosis_budget: {sev1_budget}" if sev1_budget else ""
     (directory / "severities.yaml").write_text(
@@ -72,8 +78,12 @@ def write_rules(directory: Path, pages: PageReceiver, *, lead_after: str = "5m",
 
 def checkout_payload(status: str = "firing", **extra_labels: str) -> dict[str, Any]:
     labels = {"alertname": "CheckoutDown", "service": "checkout", **extra_labels}
-    alert: dict[str, Any] = {"labels": labels, "annotations": {"summary": "Checkout is down"},
-                             "startsAt": STARTS, "status": status}
+    alert: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {"summary": "Checkout is down"},
+        "startsAt": STARTS,
+        "status": status,
+    }
     if status == "resolved":
         alert["endsAt"] = "2026-11-26T10:30:00Z"
     return alertmanager_payload([alert], group_key=group_key_for({"alertname": "CheckoutDown"}))
@@ -93,8 +103,9 @@ def pages() -> Iterator[PageReceiver]:
 
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
-    return Settings(redis_url=redis_url, ack_key=SecretStr("test-ack-key"),
-                    public_url="http://127.0.0.1:9797")
+    return Settings(
+        redis_url=redis_url, ack_key=SecretStr("test-ack-key"), public_url="http://127.0.0.1:9797"
+    )
 
 
 @pytest.fixture
@@ -103,8 +114,9 @@ def ruleset(rules_dir: Path, pages: PageReceiver) -> RuleSet:
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, settings: Settings, ruleset: RuleSet,
-                 redis_client: redis.Redis) -> Any:
+async def client(
+    aiohttp_client: Any, settings: Settings, ruleset: RuleSet, redis_client: redis.Redis
+) -> Any:
     return await aiohttp_client(create_app(settings, ruleset))
 
 

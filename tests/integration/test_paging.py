@@ -19,8 +19,9 @@ JSON = {"Content-Type": "application/json"}
 
 
 async def open_incident(client: Any, redis_client: redis.Redis) -> str:
-    resp = await client.post("/api/v1/alerts/alertmanager", data=body(checkout_payload()),
-                             headers=JSON)
+    resp = await client.post(
+        "/api/v1/alerts/alertmanager", data=body(checkout_payload()), headers=JSON
+    )
     assert resp.status == 202
     await drained(redis_client)
     return str((await resp.json())["incidents"][0]["id"])
@@ -79,7 +80,11 @@ async def test_a_rerun_of_the_page_job_does_not_page_twice(
 
 
 async def test_slow_probe_does_not_hold_the_page_past_the_budget(
-    aiohttp_client: Any, settings: Any, rules_dir: Path, pages: PageReceiver, work: Any,
+    aiohttp_client: Any,
+    settings: Any,
+    rules_dir: Path,
+    pages: PageReceiver,
+    work: Any,
     redis_client: redis.Redis,
 ) -> None:
     from receiver.api.app import create_app
@@ -119,8 +124,15 @@ asyncio.run(main())
 
 
 async def test_crash_between_store_and_enqueue_loses_nothing(
-    aiohttp_client: Any, settings: Any, redis_url: str, rules_dir: Path, pages: PageReceiver,
-    work: Any, queue: Any, redis_client: redis.Redis, tmp_path: Path,
+    aiohttp_client: Any,
+    settings: Any,
+    redis_url: str,
+    rules_dir: Path,
+    pages: PageReceiver,
+    work: Any,
+    queue: Any,
+    redis_client: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     from receiver.api.app import create_app
 
@@ -129,7 +141,10 @@ async def test_crash_between_store_and_enqueue_loses_nothing(
     payload_file.write_bytes(body(checkout_payload()))
     crashed = subprocess.run(
         [sys.executable, "-c", CRASH_AFTER_STORE, redis_url, str(rules_dir), str(payload_file)],
-        capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
     )
     assert crashed.returncode == -9, crashed.stderr
     incident_id = crashed.stdout.strip()

@@ -81,8 +81,10 @@ async def test_new_alert_joins_and_more_severe_raises(
     from tests.support.payloads import alertmanager_payload, group_key_for
 
     key = group_key_for({"alertname": "CheckoutDown"})
-    warning = {"labels": {"alertname": "CheckoutDown", "severity": "warning"},
-               "startsAt": "2026-11-26T09:00:00Z"}
+    warning = {
+        "labels": {"alertname": "CheckoutDown", "severity": "warning"},
+        "startsAt": "2026-11-26T09:00:00Z",
+    }
     first = await post(client, alertmanager_payload([warning], group_key=key))
     incident_id = first["incidents"][0]["id"]
     detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
@@ -90,8 +92,10 @@ async def test_new_alert_joins_and_more_severe_raises(
     await drained(redis_client)
     work()
     assert [r.json["severity"] for r in pages.requests("/primary")] == ["SEV-3"]
-    critical = {"labels": {"alertname": "CheckoutDown", "service": "checkout"},
-                "startsAt": "2026-11-26T09:01:00Z"}
+    critical = {
+        "labels": {"alertname": "CheckoutDown", "service": "checkout"},
+        "startsAt": "2026-11-26T09:01:00Z",
+    }
     second = await post(client, alertmanager_payload([warning, critical], group_key=key))
     assert second["incidents"] == [{"id": incident_id, "result": "raised"}]
     detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
@@ -132,8 +136,9 @@ async def test_acknowledged_incident_gets_no_further_step(
     await drained(redis_client)
     work()
     assert len(pages.requests("/primary")) == 1
-    resp = await client.post(f"/api/v1/incidents/{incident_id}/ack",
-                             json={"by": "alice", "note": "looking"})
+    resp = await client.post(
+        f"/api/v1/incidents/{incident_id}/ack", json={"by": "alice", "note": "looking"}
+    )
     assert resp.status == 200
     assert (await resp.json())["acknowledged_by"] == "alice"
     # the step-1 job comes due (run it now instead of waiting 5 minutes)

@@ -56,8 +56,13 @@ def test_retryable_errors_are_retried_until_sent() -> None:
 
 def test_permanent_error_stops_at_once() -> None:
     clock = FakeClock()
-    result = deliver(failing(PermanentSendError("HTTP 400")), 60, random.Random(1),
-                     sleep=clock.sleep, clock=clock)
+    result = deliver(
+        failing(PermanentSendError("HTTP 400")),
+        60,
+        random.Random(1),
+        sleep=clock.sleep,
+        clock=clock,
+    )
     assert not result.sent and result.permanent and result.attempts == 1
     assert clock.sleeps == []
 
