@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
@@ -191,6 +192,10 @@ def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
     if processes == 1:
         _serve_one(settings, rules_dir, reuse_port=False)
         return
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_serve_one, args=(settings, rules_dir, True)) for _ in range(processes)

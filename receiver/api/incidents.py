@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,12 +10,23 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from receiver.api.keys import STORE
-from receiver.errors import PayloadError
+from receiver.errors import IncidentNotFound, PayloadError
 from receiver.incidents.store import IncidentDetail
 from receiver.ingest import parse_json, validation_errors
 from receiver.model import Incident, IncidentStatus
 
 routes = web.RouteTableDef()
+
+# Ids are hex (receiver.incidents.codec.new_incident_id). Anything else is not an
+# incident, and must not reach Redis: "<id>:alerts" would name another of its keys.
+_INCIDENT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _incident_id(request: web.Request) -> str:
+    incident_id = request.match_info["id"]
+    if not _INCIDENT_ID.fullmatch(incident_id):
+        raise IncidentNotFound("no such incident", incident_id=incident_id[:128])
+    return incident_id
 
 
 class TransitionBody(BaseModel):
@@ -95,11 +107,12 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/incidents/{id}")
 async def get_incident(request: web.Request) -> web.Response:
-    detail = await request.app[STORE].get(request.match_info["id"])
+    detail = await request.app[STORE].get(_incident_id(request))
     return web.json_response(detail_json(detail))
 
 
 async def _transition(request: web.Request, action: str) -> web.Response:
+    incident_id = _incident_id(request)
     raw = await request.read()
     try:
         body = TransitionBody.model_validate(parse_json(raw) if raw.strip() else {})
@@ -107,7 +120,6 @@ async def _transition(request: web.Request, action: str) -> web.Response:
         errors = validation_errors(exc)
         raise PayloadError(f"{errors[0]['field']}: {errors[0]['error']}", errors=errors) from exc
     store = request.app[STORE]
-    incident_id = request.match_info["id"]
     await store.transition(incident_id, action, body.by, body.note, datetime.now(UTC))
     detail = await store.get(incident_id)
     return web.json_response(detail_json(detail))
