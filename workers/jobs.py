@@ -155,7 +155,15 @@ def _run_step(
     nxt = escalation.next_step(len(d.steps), d.repeat, cycle, step)
     if nxt is not None:
         delay = escalation.delay_before(d.steps, nxt[1])
-        schedule_page(ctx.queue, in_seconds(delay), incident.id, generation, *nxt)
+        at = in_seconds(delay)
+        if schedule_page(ctx.queue, at, incident.id, generation, *nxt):
+            who = ", ".join(c.name for c in d.steps[nxt[1]].contacts)
+            ctx.store.record(
+                incident.id,
+                "escalation_scheduled",
+                f"step {nxt[1]} ({who}) at {at.isoformat(timespec='seconds')} unless acknowledged",
+                _now(),
+            )
     budget = escalation.step_budget(d.steps, d.repeat, cycle, step)
     _send_step(ctx, incident, generation, cycle, step, reason, budget)
 

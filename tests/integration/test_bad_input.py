@@ -49,7 +49,7 @@ BAD: dict[str, tuple[str, bytes, str]] = {
     "am-infinity": ("alertmanager", with_number(b"-Infinity"), "body"),
     "am-1e400": ("alertmanager", with_number(b"1e400"), "body"),
     "am-number-label": ("alertmanager", raw(am(labels={**CHECKOUT, "x": 1})), "alerts.0.labels.x"),
-    "am-missing-status": ("alertmanager", raw({**checkout_payload(), "status": None}), "status"),
+    "am-null-status": ("alertmanager", raw({**checkout_payload(), "status": None}), "status"),
     "am-no-group-key": (
         "alertmanager",
         raw({k: v for k, v in checkout_payload().items() if k != "groupKey"}),

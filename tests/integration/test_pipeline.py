@@ -158,6 +158,9 @@ async def test_unacknowledged_step_pages_next_contact(
     work()
     scheduled = queue.scheduled_job_registry.get_job_ids()
     assert f"page-{incident_id}-g1-c0-s1" in scheduled
+    detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
+    [planned] = [e for e in detail["timeline"] if e["kind"] == "escalation_scheduled"]
+    assert planned["detail"].startswith("step 1 (engineering-lead) at ")
     queue.enqueue_call("workers.jobs.page", args=(incident_id, 1, 0, 1))
     work()
     [lead] = pages.requests("/lead")
