@@ -5,6 +5,7 @@ Every Redis failure becomes ``StoreUnavailable``, which the API answers with 503
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -45,10 +46,16 @@ class IncidentDetail:
     timeline: list[TimelineEntry]
 
 
+# Every call is answered within this bound, whatever Redis does (stopped, paused,
+# pool exhausted): senders get a 503 well before their own 10 s timeout.
+STORE_DEADLINE_S = 4.0
+
+
 @asynccontextmanager
 async def _unavailable_on_error() -> AsyncIterator[None]:
     try:
-        yield
+        async with asyncio.timeout(STORE_DEADLINE_S):
+            yield
     except (RedisError, OSError, TimeoutError) as exc:
         raise StoreUnavailable(f"incident store unavailable: {type(exc).__name__}") from exc
 
