@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 
 
@@ -24,4 +25,4 @@ def group_id(source: str, group_key: str) -> str:
 
 def label_group_key(labels: Mapping[str, str], by: tuple[str, ...]) -> str:
     """Build a group key from the grouping labels ``by`` (missing labels count as empty)."""
-    return "{" + ",".join(f'{k}="{labels.get(k, "")}"' for k in by) + "}"
+    return json.dumps([[k, labels.get(k, "")] for k in by], separators=(",", ":"))

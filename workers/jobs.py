@@ -11,6 +11,7 @@ incident, or for an older escalation generation (the incident was re-graded).
 from __future__ import annotations
 
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,8 +32,10 @@ from workers.page import build_page, idempotency_key
 
 log = logging.getLogger(__name__)
 
+# longer than any step budget: a live sender keeps its claim
 CLAIM_HOLD_S = 330
-DEFAULT_BUDGET = timedelta(seconds=3)  # longer than any step budget: a live sender keeps its claim
+# diagnosis budget when a policy has none (the loader always fills one in)
+DEFAULT_BUDGET = timedelta(seconds=3)
 
 
 def _now() -> datetime:
@@ -189,12 +192,25 @@ def _send_step(
         step=step,
     )
     diagnosis = ctx.store.diagnosis(incident.id)
+    # read here: RQ's current job is per thread, and the pages go out on a pool
+    job = get_current_job()
+    owner = job.id if job is not None else f"pid-{os.getpid()}"
     targets = [(c, i) for c in contacts for i in range(len(c.channels))]
     with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
         outcomes: list[Delivery | None] = list(
             pool.map(
                 lambda t: _page_one(
-                    ctx, incident, diagnosis, generation, cycle, step, t[0], t[1], reason, budget
+                    ctx,
+                    owner,
+                    incident,
+                    diagnosis,
+                    generation,
+                    cycle,
+                    step,
+                    t[0],
+                    t[1],
+                    reason,
+                    budget,
                 ),
                 targets,
             )
@@ -205,6 +221,7 @@ def _send_step(
 
 def _page_one(
     ctx: WorkerContext,
+    owner: str,
     incident: Incident,
     diagnosis: list[dict[str, Any]],
     generation: int,
@@ -218,8 +235,6 @@ def _page_one(
     channel = contact.channels[index]
     kind = channel.kind
     key = idempotency_key(incident.id, generation, cycle, step, contact.name, index)
-    job = get_current_job()
-    owner = job.id if job is not None else key
     if not ctx.store.claim_page(key, owner, CLAIM_HOLD_S):
         return None  # sent (or being sent by another job) already: never page twice
     ack_url = acklink.make_url(

@@ -87,14 +87,21 @@ for _, g in ipairs(req.groups) do
     end
     if res.result ~= 'created' then
       if res.changed == 0 then res.result = 'duplicate' else res.result = 'updated' end
-      if raised and redis.call('HGET', ikey, 'status') ~= 'resolved' then
+      local status = redis.call('HGET', ikey, 'status')
+      if raised and status ~= 'resolved' then
         local old = redis.call('HGET', ikey, 'severity')
         local gen = redis.call('HINCRBY', ikey, 'generation', 1)
         redis.call('HSET', ikey, 'severity', raised.severity, 'rank', raised.rank,
-          'decision', raised.decision, 'status', 'open')
-        tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..
-          '; escalation re-planned')
-        redis.call('ZADD', P .. 'outbox', req.now_ts, 'triage:' .. id .. ':' .. gen)
+          'decision', raised.decision)
+        if status == 'open' then
+          tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..
+            '; escalation re-planned')
+          redis.call('ZADD', P .. 'outbox', req.now_ts, 'triage:' .. id .. ':' .. gen)
+        else
+          -- somebody already responds: tell the timeline, page nobody again
+          tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..
+            '; already acknowledged, no new page')
+        end
         res.result = 'raised'
       end
     end

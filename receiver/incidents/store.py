@@ -49,6 +49,8 @@ class IncidentDetail:
 # Every call is answered within this bound, whatever Redis does (stopped, paused,
 # pool exhausted): senders get a 503 well before their own 10 s timeout.
 STORE_DEADLINE_S = 4.0
+# A counter never holds an answer for long.
+STATS_DEADLINE_S = 0.5
 
 
 @asynccontextmanager
@@ -137,10 +139,11 @@ class AsyncIncidentStore:
     async def add_stats(self, incs: Sequence[tuple[str, float]]) -> None:
         """Add to the shared counters; best effort (a counter never blocks an answer)."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name, amount in incs:
-                    pipe.hincrbyfloat(keys.stats(), name, amount)
-                await pipe.execute()
+            async with asyncio.timeout(STATS_DEADLINE_S):
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for name, amount in incs:
+                        pipe.hincrbyfloat(keys.stats(), name, amount)
+                    await pipe.execute()
         except (RedisError, OSError, TimeoutError):
             pass
 

@@ -40,41 +40,51 @@ def with_number(token: bytes) -> bytes:
 
 
 CHECKOUT = {"alertname": "CheckoutDown", "service": "checkout"}
-# (source, bytes, the field the answer must name)
+AM, GEN = "alertmanager", "generic"
+
+
+def labelled(**labels: Any) -> bytes:
+    return raw(am(labels={**CHECKOUT, **labels}))
+
+
+def top_level(drop: str = "", **fields: Any) -> bytes:
+    """A valid notification with these top-level fields replaced and ``drop`` left out."""
+    payload = {**checkout_payload(), **fields}
+    payload.pop(drop, None)
+    return raw(payload)
+
+
+def generic_labelled(**labels: Any) -> bytes:
+    return raw(gen({"labels": labels}))
+
+
+# case id: (source, body, the field the answer must name)
 BAD: dict[str, tuple[str, bytes, str]] = {
-    "am-malformed": ("alertmanager", b'{"alerts": [', "body"),
-    "am-utf8": ("alertmanager", body(checkout_payload()).replace(b"is down", b"is \xff"), "body"),
-    "am-deep": ("alertmanager", b"[" * 100_000, "body"),
-    "am-nan": ("alertmanager", with_number(b"NaN"), "body"),
-    "am-infinity": ("alertmanager", with_number(b"-Infinity"), "body"),
-    "am-1e400": ("alertmanager", with_number(b"1e400"), "body"),
-    "am-number-label": ("alertmanager", raw(am(labels={**CHECKOUT, "x": 1})), "alerts.0.labels.x"),
-    "am-null-status": ("alertmanager", raw({**checkout_payload(), "status": None}), "status"),
-    "am-no-group-key": (
-        "alertmanager",
-        raw({k: v for k, v in checkout_payload().items() if k != "groupKey"}),
-        "groupKey",
-    ),
-    "am-version-3": ("alertmanager", raw({**checkout_payload(), "version": "3"}), "version"),
-    "am-no-alerts": ("alertmanager", raw({**checkout_payload(), "alerts": []}), "alerts"),
-    "am-surrogate": (
-        "alertmanager",
-        raw(am(labels={**CHECKOUT, "pod": "\ud800"})),
-        "alerts.0.labels.pod",
-    ),
-    "am-surrogate-key": ("alertmanager", raw(am(labels={**CHECKOUT, "\udfff": "x"})), "alerts.0.labels"),
-    "am-nul": ("alertmanager", raw(am(labels={**CHECKOUT, "pod": "a\u0000b"})), "alerts.0.labels.pod"),
-    "am-array": ("alertmanager", b"[]", "body"),
-    "gen-malformed": ("generic", b"{", "body"),
-    "gen-utf8": ("generic", b'{"alerts": [{"labels": {"a": "\xc3\x28"}}]}', "body"),
-    "gen-deep": ("generic", b"[" * 100_000, "body"),
-    "gen-nan": ("generic", b'{"alerts": [{"labels": {"a": NaN}}]}', "body"),
-    "gen-number-label": ("generic", raw(gen({"labels": {"alertname": "A", "x": 1}})), "alerts.0.labels.x"),
-    "gen-no-labels": ("generic", raw(gen({"annotations": {"summary": "s"}})), "alerts.0.labels"),
-    "gen-bad-status": ("generic", raw(gen({"labels": CHECKOUT, "status": "up"})), "alerts.0.status"),
-    "gen-no-alerts": ("generic", raw(gen()), "alerts"),
-    "gen-surrogate": ("generic", raw(gen({"labels": {"alertname": "\ud800"}})), "alerts.0.labels.alertname"),
-    "gen-nul": ("generic", raw(gen({"labels": {"alertname": "A\u0000"}})), "alerts.0.labels.alertname"),
+    "am-malformed": (AM, b'{"alerts": [', "body"),
+    "am-utf8": (AM, body(checkout_payload()).replace(b"is down", b"is \xff"), "body"),
+    "am-deep": (AM, b"[" * 100_000, "body"),
+    "am-nan": (AM, with_number(b"NaN"), "body"),
+    "am-infinity": (AM, with_number(b"-Infinity"), "body"),
+    "am-1e400": (AM, with_number(b"1e400"), "body"),
+    "am-number-label": (AM, labelled(x=1), "alerts.0.labels.x"),
+    "am-null-status": (AM, top_level(status=None), "status"),
+    "am-no-group-key": (AM, top_level(drop="groupKey"), "groupKey"),
+    "am-version-3": (AM, top_level(version="3"), "version"),
+    "am-no-alerts": (AM, top_level(alerts=[]), "alerts"),
+    "am-surrogate": (AM, labelled(pod="\ud800"), "alerts.0.labels.pod"),
+    "am-surrogate-key": (AM, labelled(**{"\udfff": "x"}), "alerts.0.labels"),
+    "am-nul": (AM, labelled(pod="a\u0000b"), "alerts.0.labels.pod"),
+    "am-array": (AM, b"[]", "body"),
+    "gen-malformed": (GEN, b"{", "body"),
+    "gen-utf8": (GEN, b'{"alerts": [{"labels": {"a": "\xc3\x28"}}]}', "body"),
+    "gen-deep": (GEN, b"[" * 100_000, "body"),
+    "gen-nan": (GEN, b'{"alerts": [{"labels": {"a": NaN}}]}', "body"),
+    "gen-number-label": (GEN, generic_labelled(alertname="A", x=1), "alerts.0.labels.x"),
+    "gen-no-labels": (GEN, raw(gen({"annotations": {"summary": "s"}})), "alerts.0.labels"),
+    "gen-bad-status": (GEN, raw(gen({"labels": CHECKOUT, "status": "up"})), "alerts.0.status"),
+    "gen-no-alerts": (GEN, raw(gen()), "alerts"),
+    "gen-surrogate": (GEN, generic_labelled(alertname="\ud800"), "alerts.0.labels.alertname"),
+    "gen-nul": (GEN, generic_labelled(alertname="A\u0000"), "alerts.0.labels.alertname"),
 }
 
 
@@ -89,8 +99,9 @@ async def metric(client: Any, name: str, **labels: str) -> float:
 
 
 async def accept(client: Any, source: str = "alertmanager", payload: Any = None) -> dict[str, Any]:
-    resp = await client.post(f"/api/v1/alerts/{source}", data=raw(payload or checkout_payload()),
-                             headers=JSON)
+    resp = await client.post(
+        f"/api/v1/alerts/{source}", data=raw(payload or checkout_payload()), headers=JSON
+    )
     assert resp.status == 202, await resp.text()
     return await resp.json()
 
@@ -121,8 +132,10 @@ async def test_bad_body_is_400_naming_the_field_counted_and_not_stored(
     counted = await metric(client, "triaged_alerts_rejected_total", source=source, reason="invalid")
     answer = await refused(client, f"/api/v1/alerts/{source}", data, 400)
     assert answer["field"] == field, answer
-    assert await metric(client, "triaged_alerts_rejected_total",
-                        source=source, reason="invalid") == counted + 1
+    assert (
+        await metric(client, "triaged_alerts_rejected_total", source=source, reason="invalid")
+        == counted + 1
+    )
     await only_incident_is(client, before)
 
 
@@ -139,8 +152,9 @@ async def test_other_content_type_is_415(client: Any, source: str, content_type:
     valid = raw(checkout_payload() if source == "alertmanager" else gen({"labels": CHECKOUT}))
     labels = {"source": source, "reason": "content_type"}
     counted = await metric(client, "triaged_alerts_rejected_total", **labels)
-    await refused(client, f"/api/v1/alerts/{source}", valid, 415,
-                  headers={"Content-Type": content_type})
+    await refused(
+        client, f"/api/v1/alerts/{source}", valid, 415, headers={"Content-Type": content_type}
+    )
     assert await metric(client, "triaged_alerts_rejected_total", **labels) == counted + 1
     await only_incident_is(client, before)
 
@@ -153,8 +167,9 @@ async def test_unknown_source_is_404_listing_known_sources(client: Any) -> None:
 
 
 @pytest.fixture
-async def small(aiohttp_client: Any, settings: Settings, ruleset: RuleSet,
-                redis_client: Any) -> AsyncIterator[Any]:
+async def small(
+    aiohttp_client: Any, settings: Settings, ruleset: RuleSet, redis_client: Any
+) -> AsyncIterator[Any]:
     limited = settings.model_copy(update={"max_body_bytes": 2048})
     yield await aiohttp_client(create_app(limited, ruleset))
 
@@ -168,7 +183,7 @@ async def test_body_over_the_limit_is_413(small: Any, source: str, chunked: bool
 
     async def stream() -> AsyncIterator[bytes]:
         for i in range(0, len(too_big), 512):
-            yield too_big[i:i + 512]
+            yield too_big[i : i + 512]
 
     labels = {"source": source, "reason": "too_large"}
     counted = await metric(small, "triaged_alerts_rejected_total", **labels)

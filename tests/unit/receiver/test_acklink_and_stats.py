@@ -51,3 +51,12 @@ def test_fingerprint_is_order_independent_and_group_ids_differ_by_source() -> No
     assert fingerprint({"a": "1", "b": "2"}) == fingerprint({"b": "2", "a": "1"})
     assert fingerprint({"a": "1"}) != fingerprint({"a": "1", "b": ""})
     assert group_id("alertmanager", "k") != group_id("generic", "k")
+
+
+def test_generic_group_keys_cannot_collide_through_quotes() -> None:
+    from receiver.fingerprint import label_group_key
+
+    by = ("alertname", "service")
+    a = label_group_key({"alertname": 'x",service="y', "service": ""}, by)
+    b = label_group_key({"alertname": "x", "service": 'y",service="'}, by)
+    assert a != b
