@@ -192,6 +192,7 @@ def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
     if processes == 1:
         _serve_one(settings, rules_dir, reuse_port=False)
         return
+
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
 
