@@ -1,14 +1,20 @@
-"""The receiver -> workers contract: queue, job names (dotted strings), ids, enqueueing.
+"""The receiver -> workers contract: queue, work items, job ids, due times, enqueueing.
 
-Nothing here imports ``workers``: jobs are enqueued by name. Job ids use only
-``[A-Za-z0-9_-]`` (RQ's rule) and are unique per piece of work, so a repeat
-enqueue of the same work is refused by RQ (``unique=True``) while its record lives,
-and every job is idempotent besides (pages are claimed per idempotency key).
+Nothing here imports ``workers``: jobs are enqueued by dotted name. Every piece of
+work is a ``Work`` item with a member name (``page:<id>:<gen>:<cycle>:<step>``) and
+a job id (``page-<id>-g<gen>-c<cycle>-s<step>``; RQ allows ``[A-Za-z0-9_-]``).
+
+Due times live in one Redis sorted set (``keys.due()``), scored by Redis ``TIME``,
+the one clock of the system. A member leaves it only when its job has done the
+work, so a job lost anywhere (worker SIGKILLed, scheduler dead, Redis restarted)
+stays visible as overdue, and the reconciler (``workers.reconciler``) re-drives it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
 
 from redis import Redis
 from rq import Queue, Retry
@@ -18,14 +24,61 @@ from rq.serializers import JSONSerializer
 from receiver.incidents import keys
 
 QUEUE = "triaged"
-TRIAGE = "workers.jobs.triage"
-PAGE = "workers.jobs.page"
-DEADLINE = "workers.jobs.check_deadline"
 
 # Kept long enough that a late duplicate enqueue (a second receiver, the outbox
 # re-drive) finds the job and is refused instead of running it again.
 RESULT_TTL = 7 * 24 * 3600
 JOB_TIMEOUT = 600
+# How long after ingest a triage (diagnosis + first page) counts as overdue.
+TRIAGE_GRACE_S = 20.0
+
+
+class Kind(StrEnum):
+    TRIAGE = "triage"
+    PAGE = "page"
+    DEADLINE = "deadline"
+
+
+FUNCTIONS = {
+    Kind.TRIAGE: "workers.jobs.triage",
+    Kind.PAGE: "workers.jobs.page",
+    Kind.DEADLINE: "workers.jobs.check_deadline",
+}
+
+
+@dataclass(frozen=True)
+class Work:
+    """One piece of work on one incident: its due-set member, job id and call."""
+
+    kind: Kind
+    incident_id: str
+    generation: int
+    cycle: int = 0
+    step: int = 0
+
+    @property
+    def member(self) -> str:
+        if self.kind is Kind.PAGE:
+            return f"page:{self.incident_id}:{self.generation}:{self.cycle}:{self.step}"
+        return f"{self.kind.value}:{self.incident_id}:{self.generation}"
+
+    @property
+    def job_id(self) -> str:
+        if self.kind is Kind.PAGE:
+            return f"page-{self.incident_id}-g{self.generation}-c{self.cycle}-s{self.step}"
+        return f"{self.kind.value}-{self.incident_id}-g{self.generation}"
+
+    @property
+    def args(self) -> tuple[str | int, ...]:
+        if self.kind is Kind.PAGE:
+            return (self.incident_id, self.generation, self.cycle, self.step)
+        return (self.incident_id, self.generation)
+
+    @classmethod
+    def from_member(cls, member: str) -> Work:
+        kind, incident_id, generation, *rest = member.split(":")
+        cycle, step = (int(rest[0]), int(rest[1])) if rest else (0, 0)
+        return cls(Kind(kind), incident_id, int(generation), cycle, step)
 
 
 def make_queue(connection: Redis) -> Queue:
@@ -33,110 +86,78 @@ def make_queue(connection: Redis) -> Queue:
     return Queue(QUEUE, connection=connection, serializer=JSONSerializer)
 
 
-def triage_job_id(incident_id: str, generation: int) -> str:
-    return f"triage-{incident_id}-g{generation}"
+def redis_time(connection: Redis) -> float:
+    """Now, by Redis's clock: every due time is compared with this one."""
+    seconds, micros = connection.time()  # type: ignore[misc]
+    return float(seconds) + float(micros) / 1e6
 
 
-def page_job_id(incident_id: str, generation: int, cycle: int, step: int) -> str:
-    return f"page-{incident_id}-g{generation}-c{cycle}-s{step}"
+def _options(job_id: str) -> dict[str, object]:
+    return {
+        "job_id": job_id,
+        "unique": True,
+        "result_ttl": RESULT_TTL,
+        "failure_ttl": RESULT_TTL,
+        "retry": Retry(max=5, interval=[2, 5, 10, 20, 30]),
+    }
 
 
-def deadline_job_id(incident_id: str, generation: int) -> str:
-    return f"deadline-{incident_id}-g{generation}"
-
-
-def _retry() -> Retry:
-    return Retry(max=5, interval=[2, 5, 10, 20, 30])
-
-
-def enqueue_triage(queue: Queue, incident_id: str, generation: int) -> bool:
-    """Enqueue diagnosis + first page; False when that job already exists."""
+def enqueue(queue: Queue, work: Work, job_id: str | None = None) -> bool:
+    """Enqueue ``work`` now; False when a job with that id already exists."""
     try:
         queue.enqueue_call(
-            TRIAGE,
-            args=(incident_id, generation),
-            job_id=triage_job_id(incident_id, generation),
-            unique=True,
-            result_ttl=RESULT_TTL,
-            failure_ttl=RESULT_TTL,
+            FUNCTIONS[work.kind],
+            args=work.args,
             timeout=JOB_TIMEOUT,
-            retry=_retry(),
+            **_options(job_id or work.job_id),  # type: ignore[arg-type]
         )
     except DuplicateJobError:
         return False
     return True
 
 
-def schedule_page(
-    queue: Queue, at: datetime, incident_id: str, generation: int, cycle: int, step: int
-) -> bool:
-    """Schedule escalation step ``step`` of ``cycle``; False when already scheduled."""
-    job_id = page_job_id(incident_id, generation, cycle, step)
-    if queue.fetch_job(job_id) is not None:
+def schedule(queue: Queue, work: Work, due: float) -> bool:
+    """Record ``work`` as due at ``due`` (Redis time) and schedule its job then.
+
+    False when it was already scheduled (the due time is kept as first set).
+    """
+    connection = queue.connection
+    if not connection.zadd(keys.due(), {work.member: due}, nx=True):
         return False
     try:
         queue.enqueue_at(
-            at,
-            PAGE,
-            incident_id,
-            generation,
-            cycle,
-            step,
-            job_id=job_id,
-            unique=True,
-            result_ttl=RESULT_TTL,
-            failure_ttl=RESULT_TTL,
+            datetime.fromtimestamp(due, UTC),
+            FUNCTIONS[work.kind],
+            *work.args,
             job_timeout=JOB_TIMEOUT,
-            retry=_retry(),
+            **_options(work.job_id),
         )
     except DuplicateJobError:
-        return False
+        pass
     return True
 
 
-def schedule_deadline(queue: Queue, at: datetime, incident_id: str, generation: int) -> bool:
-    """Schedule the response-deadline check; False when already scheduled."""
-    job_id = deadline_job_id(incident_id, generation)
-    if queue.fetch_job(job_id) is not None:
-        return False
-    try:
-        queue.enqueue_at(
-            at,
-            DEADLINE,
-            incident_id,
-            generation,
-            job_id=job_id,
-            unique=True,
-            result_ttl=RESULT_TTL,
-            failure_ttl=RESULT_TTL,
-            job_timeout=JOB_TIMEOUT,
-            retry=_retry(),
-        )
-    except DuplicateJobError:
-        return False
-    return True
+def done(connection: Redis, work: Work) -> None:
+    """The work is done (or moot): it is no longer due."""
+    connection.zrem(keys.due(), work.member)
 
 
-def drain_outbox(connection: Redis, queue: Queue, older_than: float, limit: int = 500) -> int:
-    """Enqueue stored work whose outbox entry is at least ``older_than`` seconds old.
+def due_at(connection: Redis, work: Work) -> float | None:
+    """When ``work`` is due (Redis time), or None when it is done."""
+    score = connection.zscore(keys.due(), work.member)
+    return float(score) if score is not None else None  # type: ignore[arg-type]
+
+
+def drain_outbox(connection: Redis, queue: Queue, limit: int = 500) -> int:
+    """Enqueue stored work whose outbox entry is still there.
 
     An entry leaves the outbox only after its job is enqueued (or known to exist),
     so a crash anywhere in between leaves it for the next drain. Returns how many
     entries were handled.
     """
-    cutoff = datetime.now().timestamp() - older_than
-    entries = connection.zrangebyscore(keys.outbox(), "-inf", cutoff, start=0, num=limit)
+    entries = connection.zrange(keys.outbox(), 0, limit - 1)
     for entry in entries:
         text = entry.decode() if isinstance(entry, bytes) else str(entry)
-        kind, incident_id, generation = text.split(":")
-        if kind == "triage":
-            enqueue_triage(queue, incident_id, int(generation))
+        enqueue(queue, Work.from_member(text))
         connection.zrem(keys.outbox(), entry)
     return len(entries)
-
-
-def in_seconds(seconds: float) -> datetime:
-    """Return an aware UTC datetime ``seconds`` from now (for enqueue_at)."""
-    from datetime import UTC
-
-    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -80,6 +80,12 @@ METRICS: dict[str, MetricDef] = {
             ("severity",),
         ),
         MetricDef(
+            "triaged_escalations_redriven_total",
+            Kind.COUNTER,
+            "Overdue work the reconciler had to re-drive (scheduler late or worker died).",
+            ("kind",),
+        ),
+        MetricDef(
             "triaged_pages_misconfigured_total",
             Kind.COUNTER,
             "Pages a channel refused with a 4xx (not retried), by channel.",

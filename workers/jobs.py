@@ -11,15 +11,14 @@ incident, or for an older escalation generation (the incident was re-graded).
 from __future__ import annotations
 
 import logging
-import os
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rq import get_current_job
-
 from receiver import acklink, stats
-from receiver.jobs import in_seconds, schedule_deadline, schedule_page
+from receiver.jobs import Kind, Work, done, due_at, redis_time, schedule
 from receiver.model import Incident
 from rules import PageMode, is_open, next_open, response_deadline
 from rules.engine import ResolvedContact
@@ -28,6 +27,7 @@ from workers.channels import SENDERS
 from workers.context import WorkerContext, current
 from workers.delivery import Delivery, deliver
 from workers.diagnosis import diagnose
+from workers.lease import lease
 from workers.page import build_page, idempotency_key
 
 log = logging.getLogger(__name__)
@@ -38,13 +38,48 @@ CLAIM_HOLD_S = 330
 DEFAULT_BUDGET = timedelta(seconds=3)
 
 
+# A job that starts this little before its due time waits; earlier than that (a
+# clock running fast) it leaves the work to the reconciler, which uses Redis time.
+EARLY_WAIT_MAX_S = 2.0
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _redis_now(ctx: WorkerContext) -> datetime:
+    return datetime.fromtimestamp(redis_time(ctx.redis), UTC)
+
+
+def _not_due(ctx: WorkerContext, work: Work) -> str | None:
+    """None when ``work`` is due now (after waiting out a small head start)."""
+    due = due_at(ctx.redis, work)
+    if due is None:
+        return "done"
+    early = due - redis_time(ctx.redis)
+    if early > EARLY_WAIT_MAX_S:
+        return "early"
+    if early > 0:
+        time.sleep(early)
+    return None
 
 
 def triage(incident_id: str, generation: int) -> str:
     """Diagnose a new (or re-graded) incident, then page its first step."""
     ctx = current()
+    work = Work(Kind.TRIAGE, incident_id, generation)
+    if due_at(ctx.redis, work) is None:
+        return "done"
+    with lease(ctx.redis, work.member) as held:
+        if not held:
+            return "busy"
+        outcome = _triage(ctx, work)
+        done(ctx.redis, work)
+    return outcome
+
+
+def _triage(ctx: WorkerContext, work: Work) -> str:
+    incident_id, generation = work.incident_id, work.generation
     incident = ctx.store.get(incident_id)
     if incident is None or not incident.is_paging(generation):
         return "skipped"
@@ -68,10 +103,11 @@ def triage(incident_id: str, generation: int) -> str:
             probe=r.name,
             outcome=r.outcome.value,
         )
-    deadline = response_deadline(d.policy, d.business_hours, incident.created_at)
+    created = datetime.fromtimestamp(ctx.store.created_ts(incident_id), UTC)
+    deadline = response_deadline(d.policy, d.business_hours, created)
     if deadline is not None:
-        schedule_deadline(ctx.queue, deadline, incident_id, generation)
-    now = _now()
+        schedule(ctx.queue, Work(Kind.DEADLINE, incident_id, generation), deadline.timestamp())
+    now = _redis_now(ctx)
     if d.policy.page is PageMode.NEVER:
         ctx.store.record(
             incident_id,
@@ -82,7 +118,7 @@ def triage(incident_id: str, generation: int) -> str:
         return "recorded"
     if d.policy.page is PageMode.BUSINESS_HOURS and not is_open(d.business_hours, now):
         at = next_open(d.business_hours, now)
-        schedule_page(ctx.queue, at, incident_id, generation, 0, 0)
+        schedule(ctx.queue, Work(Kind.PAGE, incident_id, generation, 0, 0), at.timestamp())
         ctx.store.record(
             incident_id,
             "page_deferred",
@@ -90,39 +126,66 @@ def triage(incident_id: str, generation: int) -> str:
             now,
         )
         return "deferred"
-    _run_step(ctx, incident, generation, 0, 0, reason="new incident")
+    _run_step(ctx, incident, work, 0, 0, reason="new incident")
     return "paged"
 
 
 def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
     """Page escalation ``step`` of ``cycle`` if nobody has acknowledged yet."""
     ctx = current()
-    incident = ctx.store.get(incident_id)
+    work = Work(Kind.PAGE, incident_id, generation, cycle, step)
+    not_due = _not_due(ctx, work)
+    if not_due:
+        return not_due
+    with lease(ctx.redis, work.member) as held:
+        if not held:
+            return "busy"
+        outcome = _page(ctx, work)
+        done(ctx.redis, work)
+    return outcome
+
+
+def _page(ctx: WorkerContext, work: Work) -> str:
+    incident = ctx.store.get(work.incident_id)
     if incident is None:
         return "skipped"
-    if not incident.is_paging(generation):
-        if incident.generation == generation:
+    if not incident.is_paging(work.generation):
+        if incident.generation == work.generation:
             who = f" by {incident.acknowledged_by}" if incident.acknowledged_by else ""
             ctx.store.record(
-                incident_id,
+                incident.id,
                 "escalation_stopped",
-                f"step {step} not sent: incident {incident.status.value}{who}",
+                f"step {work.step} not sent: incident {incident.status.value}{who}",
                 _now(),
             )
         return "stopped"
-    _run_step(ctx, incident, generation, cycle, step, reason=f"escalation step {step}")
+    reason = f"escalation step {work.step}"
+    _run_step(ctx, incident, work, work.cycle, work.step, reason=reason)
     return "paged"
 
 
 def check_deadline(incident_id: str, generation: int) -> str:
     """At the response deadline: if still unacknowledged, record, count and escalate."""
     ctx = current()
-    incident = ctx.store.get(incident_id)
-    if incident is None or not incident.is_paging(generation):
+    work = Work(Kind.DEADLINE, incident_id, generation)
+    not_due = _not_due(ctx, work)
+    if not_due:
+        return not_due
+    with lease(ctx.redis, work.member) as held:
+        if not held:
+            return "busy"
+        outcome = _check_deadline(ctx, work)
+        done(ctx.redis, work)
+    return outcome
+
+
+def _check_deadline(ctx: WorkerContext, work: Work) -> str:
+    incident = ctx.store.get(work.incident_id)
+    if incident is None or not incident.is_paging(work.generation):
         return "met"
     sev = incident.severity.value
     ctx.store.record(
-        incident_id,
+        incident.id,
         "deadline_missed",
         f"{sev} response deadline passed unacknowledged; paging the last escalation step",
         _now(),
@@ -133,7 +196,7 @@ def check_deadline(incident_id: str, generation: int) -> str:
         _send_step(
             ctx,
             incident,
-            generation,
+            work,
             "deadline",
             len(steps) - 1,
             reason="response deadline missed",
@@ -143,7 +206,7 @@ def check_deadline(incident_id: str, generation: int) -> str:
 
 
 def _run_step(
-    ctx: WorkerContext, incident: Incident, generation: int, cycle: int, step: int, reason: str
+    ctx: WorkerContext, incident: Incident, work: Work, cycle: int, step: int, reason: str
 ) -> None:
     d = incident.decision
     if not d.steps:
@@ -157,86 +220,73 @@ def _run_step(
     # Schedule what follows before sending, so a crash mid-send loses no escalation.
     nxt = escalation.next_step(len(d.steps), d.repeat, cycle, step)
     if nxt is not None:
-        delay = escalation.delay_before(d.steps, nxt[1])
-        at = in_seconds(delay)
-        if schedule_page(ctx.queue, at, incident.id, generation, *nxt):
+        due = redis_time(ctx.redis) + escalation.delay_before(d.steps, nxt[1])
+        following = Work(Kind.PAGE, incident.id, work.generation, *nxt)
+        if schedule(ctx.queue, following, due):
             who = ", ".join(c.name for c in d.steps[nxt[1]].contacts)
+            at = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")
             ctx.store.record(
                 incident.id,
                 "escalation_scheduled",
-                f"step {nxt[1]} ({who}) at {at.isoformat(timespec='seconds')} unless acknowledged",
+                f"step {nxt[1]} ({who}) at {at} unless acknowledged",
                 _now(),
+                due=due,
             )
     budget = escalation.step_budget(d.steps, d.repeat, cycle, step)
-    _send_step(ctx, incident, generation, cycle, step, reason, budget)
+    _send_step(ctx, incident, work, cycle, step, reason, budget)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One escalation step being sent: everything each page of it needs."""
+
+    ctx: WorkerContext
+    incident: Incident
+    work: Work
+    cycle: int | str
+    step: int
+    reason: str
+    budget: float
+    diagnosis: list[dict[str, Any]]
 
 
 def _send_step(
     ctx: WorkerContext,
     incident: Incident,
-    generation: int,
+    work: Work,
     cycle: int | str,
     step: int,
     reason: str,
     budget: float,
 ) -> None:
-    d = incident.decision
-    contacts = d.steps[step].contacts
-    sev = incident.severity.value
+    contacts = incident.decision.steps[step].contacts
     ctx.store.record(
         incident.id,
         "escalation_step",
         f"{reason}: paging {', '.join(c.name for c in contacts)}",
         _now(),
-        stats=stats.count("triaged_escalation_steps_total", severity=sev),
+        stats=stats.count("triaged_escalation_steps_total", severity=incident.severity.value),
         step=step,
     )
-    diagnosis = ctx.store.diagnosis(incident.id)
-    # read here: RQ's current job is per thread, and the pages go out on a pool
-    job = get_current_job()
-    owner = job.id if job is not None else f"pid-{os.getpid()}"
+    run = _Step(ctx, incident, work, cycle, step, reason, budget, ctx.store.diagnosis(incident.id))
     targets = [(c, i) for c in contacts for i in range(len(c.channels))]
     with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
-        outcomes: list[Delivery | None] = list(
-            pool.map(
-                lambda t: _page_one(
-                    ctx,
-                    owner,
-                    incident,
-                    diagnosis,
-                    generation,
-                    cycle,
-                    step,
-                    t[0],
-                    t[1],
-                    reason,
-                    budget,
-                ),
-                targets,
-            )
-        )
+        outcomes = list(pool.map(lambda t: _page_one(run, *t), targets))
     sent = sum(1 for o in outcomes if o is not None and o.sent)
     log.info("incident %s step %s: %d of %d pages sent", incident.id, step, sent, len(targets))
 
 
-def _page_one(
-    ctx: WorkerContext,
-    owner: str,
-    incident: Incident,
-    diagnosis: list[dict[str, Any]],
-    generation: int,
-    cycle: int | str,
-    step: int,
-    contact: ResolvedContact,
-    index: int,
-    reason: str,
-    budget: float,
-) -> Delivery | None:
+def _page_one(run: _Step, contact: ResolvedContact, index: int) -> Delivery | None:
+    ctx, incident = run.ctx, run.incident
     channel = contact.channels[index]
     kind = channel.kind
-    key = idempotency_key(incident.id, generation, cycle, step, contact.name, index)
-    if not ctx.store.claim_page(key, owner, CLAIM_HOLD_S):
-        return None  # sent (or being sent by another job) already: never page twice
+    key = idempotency_key(
+        incident.id, run.work.generation, run.cycle, run.step, contact.name, index
+    )
+    # The claim belongs to the work item, so a re-drive of a step whose worker died
+    # takes it over at once and sends with the same Idempotency-Key.
+    if not ctx.store.claim_page(key, run.work.member, CLAIM_HOLD_S):
+        return None  # sent (or being sent) already: never page twice
     ack_url = acklink.make_url(
         ctx.settings.public_url,
         ctx.settings.ack_key.get_secret_value().encode(),
@@ -244,12 +294,14 @@ def _page_one(
         contact.name,
         _now().timestamp(),
     )
-    body = build_page(incident, diagnosis, step, contact.name, contact.role, ack_url, reason)
+    body = build_page(
+        incident, run.diagnosis, run.step, contact.name, contact.role, ack_url, run.reason
+    )
     send = SENDERS[kind]
-    result = deliver(lambda: send(channel, body, key, ctx.http), budget, ctx.rng)
+    result = deliver(lambda: send(channel, body, key, ctx.http), run.budget, ctx.rng)
     ctx.store.finish_page(key, "sent" if result.sent else "failed")
     if result.sent and ctx.store.mark_first_page(incident.id, _now()):
-        waited = _now().timestamp() - ctx.store.created_ts(incident.id)
+        waited = redis_time(ctx.redis) - ctx.store.created_ts(incident.id)
         ctx.store.add_stats(
             stats.observe(
                 "triaged_time_to_first_page_seconds", waited, severity=incident.severity.value
@@ -258,22 +310,22 @@ def _page_one(
     incs = stats.count("triaged_pages_total", result.retried, channel=kind, outcome="retried")
     if result.sent:
         incs += stats.count("triaged_pages_total", channel=kind, outcome="sent")
-        kind_entry, detail = "page_sent", f"{contact.name} via {kind}: {result.detail}"
+        entry, detail = "page_sent", f"{contact.name} via {kind}: {result.detail}"
     else:
         incs += stats.count("triaged_pages_total", channel=kind, outcome="failed")
         if result.permanent:
             incs += stats.count("triaged_pages_misconfigured_total", channel=kind)
         why = "channel refused the page (misconfigured?)" if result.permanent else "retries spent"
-        kind_entry, detail = "page_failed", f"{contact.name} via {kind}: {why}: {result.detail}"
+        entry, detail = "page_failed", f"{contact.name} via {kind}: {why}: {result.detail}"
     ctx.store.record(
         incident.id,
-        kind_entry,
+        entry,
         detail,
         _now(),
         stats=incs,
         contact=contact.name,
         channel=kind,
         attempts=result.attempts,
-        step=step,
+        step=run.step,
     )
     return result

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 
 from redis import Redis
 from rq import Queue, SimpleWorker, Worker
@@ -12,6 +14,7 @@ from rq.serializers import JSONSerializer
 from receiver.jobs import make_queue
 from receiver.settings import Settings
 from workers.context import WorkerContext, activate, deactivate
+from workers.reconciler import run_reconciler
 
 
 class _ContextMixin:
@@ -54,6 +57,17 @@ def build_worker(settings: Settings, simple: bool = False) -> Worker:
 
 
 def run_worker(settings: Settings, burst: bool = False) -> bool:
-    """Work the queue (and run the scheduler) until stopped."""
+    """Work the queue, run RQ's scheduler and the reconciler, until stopped."""
     worker = build_worker(settings)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=logging.INFO))
+    auditor = multiprocessing.get_context("spawn").Process(
+        target=run_reconciler,
+        args=(settings, os.getpid()),
+        name="triaged-reconciler",
+        daemon=True,
+    )
+    auditor.start()
+    try:
+        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=logging.INFO))
+    finally:
+        auditor.terminate()
+        auditor.join(5)

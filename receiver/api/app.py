@@ -67,7 +67,7 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
                 pass
             wake.clear()
             try:
-                await asyncio.to_thread(drain_outbox, connection, queue, 0.0)
+                await asyncio.to_thread(drain_outbox, connection, queue)
             except (RedisError, OSError) as exc:
                 log.warning("outbox drain failed, will retry: %s", exc)
                 await asyncio.sleep(OUTBOX_PERIOD_SECONDS)

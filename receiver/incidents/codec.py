@@ -11,6 +11,7 @@ from typing import Any
 
 from receiver import stats
 from receiver.fingerprint import group_id
+from receiver.jobs import TRIAGE_GRACE_S
 from receiver.model import (
     Alert,
     AlertStatus,
@@ -90,6 +91,7 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
     request = {
         "now": now.isoformat(),
         "now_ts": now.timestamp(),
+        "triage_grace": TRIAGE_GRACE_S,
         "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
         "groups": list(groups.values()),
     }

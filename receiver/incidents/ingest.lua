@@ -4,6 +4,16 @@
 local req = cjson.decode(ARGV[1])
 local P = 'triaged:'
 local now = req.now
+local clock = redis.call('TIME')
+-- due times are kept by Redis's clock, the one clock of the system
+local redis_now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local triage_due = redis_now + req.triage_grace
+
+local function enqueue_triage(id, gen)
+  local member = 'triage:' .. id .. ':' .. gen
+  redis.call('ZADD', P .. 'outbox', req.now_ts, member)
+  redis.call('ZADD', P .. 'due', 'NX', triage_due, member)
+end
 
 local function tl(id, kind, detail)
   redis.call('RPUSH', P .. 'incident:' .. id .. ':timeline',
@@ -53,12 +63,12 @@ for _, g in ipairs(req.groups) do
     redis.call('HSET', P .. 'incident:' .. id, 'id', id, 'status', 'open',
       'severity', o.severity, 'rank', o.rank, 'summary', o.summary, 'labels', g.labels_json,
       'source', g.source, 'group_key', g.group_key, 'created_at', now,
-      'created_ts', req.now_ts, 'updated_at', now, 'generation', 1, 'decision', o.decision)
+      'created_ts', redis_now, 'updated_at', now, 'generation', 1, 'decision', o.decision)
     redis.call('SET', gkey, id)
     redis.call('ZADD', P .. 'incidents', req.now_ts, id)
     tl(id, 'opened', o.severity .. ': ' .. o.why)
     stat(o.stats)
-    redis.call('ZADD', P .. 'outbox', req.now_ts, 'triage:' .. id .. ':1')
+    enqueue_triage(id, 1)
     res.result = 'created'
   end
   if id then
@@ -96,7 +106,7 @@ for _, g in ipairs(req.groups) do
         if status == 'open' then
           tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..
             '; escalation re-planned')
-          redis.call('ZADD', P .. 'outbox', req.now_ts, 'triage:' .. id .. ':' .. gen)
+          enqueue_triage(id, gen)
         else
           -- somebody already responds: tell the timeline, page nobody again
           tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..

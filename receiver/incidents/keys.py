@@ -38,6 +38,32 @@ def outbox() -> str:
     return f"{PREFIX}outbox"
 
 
+def due() -> str:
+    """Sorted set: work members (``page:<id>:<gen>:<cycle>:<step>``) by due time
+    (Redis time); a member leaves when its job has done the work."""
+    return f"{PREFIX}due"
+
+
+def lease(member: str) -> str:
+    """String with a short TTL: a live job is working on ``member`` (heartbeat)."""
+    return f"{PREFIX}lease:{member}"
+
+
+def redrive_guard(member: str) -> str:
+    """String with a TTL: ``member`` was re-driven recently; do not pile up more."""
+    return f"{PREFIX}redrive:{member}"
+
+
+def redrive_counts() -> str:
+    """Hash: member -> how many times the reconciler re-drove it."""
+    return f"{PREFIX}redrives"
+
+
+def reconciler_lock() -> str:
+    """String with a TTL: one reconciler pass at a time across all workers."""
+    return f"{PREFIX}reconciler-lock"
+
+
 def page_claim(idempotency_key: str) -> str:
     """String: ``sending`` while one worker sends a page, ``sent`` after."""
     return f"{PREFIX}page:{idempotency_key}"

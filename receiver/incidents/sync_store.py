@@ -67,10 +67,10 @@ class IncidentStore:
     def claim_page(self, idempotency_key: str, owner: str, hold_seconds: int) -> bool:
         """Claim the right to send one page; False when it is sent or another job holds it.
 
-        ``owner`` is the RQ job id: a retry of the same job (its worker was killed
-        mid-send) takes its own claim over and sends again with the same
-        Idempotency-Key, so the receiving end can drop the repeat. A claim whose
-        holder vanished otherwise expires after ``hold_seconds``.
+        ``owner`` is the work item (``receiver.jobs.Work.member``): a re-drive or
+        retry of the same step (its worker was killed mid-send) takes the claim
+        over and sends again with the same Idempotency-Key, so the receiving end
+        can drop the repeat. Two jobs never run one step at once (its lease).
         """
         key = keys.page_claim(idempotency_key)
         mine = f"sending:{owner}"

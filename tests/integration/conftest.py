@@ -144,3 +144,12 @@ async def drained(redis_client: redis.Redis, timeout: float = 5.0) -> None:
     while redis_client.zcard("triaged:outbox") > 0:
         assert time.monotonic() < deadline, "outbox not drained"
         await asyncio.sleep(0.02)
+
+
+def come_due(redis_client: redis.Redis, queue: Any, work: Any) -> None:
+    """Let scheduled ``work`` come due now: its due time moves to the past and its job
+    leaves the scheduled registry for the queue (what time and RQ's scheduler do)."""
+    assert redis_client.zadd("triaged:due", {work.member: 0}, xx=True, ch=True) == 1
+    job = queue.fetch_job(work.job_id)
+    queue.scheduled_job_registry.remove(job)
+    queue.enqueue_job(job)

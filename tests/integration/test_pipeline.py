@@ -6,7 +6,8 @@ from typing import Any
 
 import redis
 
-from tests.integration.conftest import body, checkout_payload, drained
+from receiver.jobs import Kind, Work
+from tests.integration.conftest import body, checkout_payload, come_due, drained
 from tests.support.page_receiver import PageReceiver
 
 JSON = {"Content-Type": "application/json"}
@@ -142,7 +143,7 @@ async def test_acknowledged_incident_gets_no_further_step(
     assert resp.status == 200
     assert (await resp.json())["acknowledged_by"] == "alice"
     # the step-1 job comes due (run it now instead of waiting 5 minutes)
-    queue.enqueue_call("workers.jobs.page", args=(incident_id, 1, 0, 1))
+    come_due(redis_client, queue, Work(Kind.PAGE, incident_id, 1, 0, 1))
     work()
     assert pages.requests("/lead") == []
     detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
@@ -161,7 +162,7 @@ async def test_unacknowledged_step_pages_next_contact(
     detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
     [planned] = [e for e in detail["timeline"] if e["kind"] == "escalation_scheduled"]
     assert planned["detail"].startswith("step 1 (engineering-lead) at ")
-    queue.enqueue_call("workers.jobs.page", args=(incident_id, 1, 0, 1))
+    come_due(redis_client, queue, Work(Kind.PAGE, incident_id, 1, 0, 1))
     work()
     [lead] = pages.requests("/lead")
     assert lead.json["escalation_step"] == 1
@@ -175,7 +176,7 @@ async def test_deadline_missed_is_recorded_counted_and_escalated(
     await drained(redis_client)
     work()
     assert f"deadline-{incident_id}-g1" in queue.scheduled_job_registry.get_job_ids()
-    queue.enqueue_call("workers.jobs.check_deadline", args=(incident_id, 1))
+    come_due(redis_client, queue, Work(Kind.DEADLINE, incident_id, 1))
     work()
     detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
     assert any(e["kind"] == "deadline_missed" for e in detail["timeline"])

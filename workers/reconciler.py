@@ -1,0 +1,103 @@
+"""The escalation auditor: re-drives work that is overdue and that no live job holds.
+
+RQ alone loses work a pager cannot lose: a job whose worker is SIGKILLed is noticed
+only after a heartbeat TTL plus a maintenance interval; a scheduler that dies holds
+its lock for about a minute; a Redis restart without AOF loses queued jobs. Every
+piece of work is therefore also a member of the due set (``receiver.jobs``), which
+a job leaves only when it has done the work. Once a second, one reconciler across
+all workers (a Redis lock) looks for members overdue by Redis's clock whose job
+holds no lease, and enqueues the work again under a new job id. Page claims and the
+due set make a re-drive harmless when the original job turns up after all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import UTC, datetime
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import JobStatus
+
+from receiver import stats
+from receiver.incidents import keys
+from receiver.incidents.sync_store import IncidentStore
+from receiver.jobs import Work, enqueue, make_queue, redis_time
+from receiver.settings import Settings
+from workers.lease import LEASE_TTL_S
+
+log = logging.getLogger("triaged.reconciler")
+
+PERIOD_S = 1.0
+# Overdue by more than this: RQ's scheduler polls once a second and may be late.
+GRACE_S = 1.5
+# At most one re-drive of one member in this period (a queue backlog is not a loss).
+REDRIVE_GUARD_S = 20
+_WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED}
+
+
+def _abandoned(queue: Queue, work: Work, now: float) -> bool:
+    """True unless the work's own job is waiting in the queue or running in a live job."""
+    job = queue.fetch_job(work.job_id)
+    if job is None:
+        return True
+    status = job.get_status(refresh=False)
+    if status in _WAITING:
+        return False
+    if status == JobStatus.STARTED and job.started_at is not None:
+        started = job.started_at
+        started = started if started.tzinfo else started.replace(tzinfo=UTC)
+        # a job that has just started may not hold its lease yet
+        return now - started.timestamp() > LEASE_TTL_S
+    return True  # scheduled but not run (scheduler late or dead), or ended without finishing
+
+
+def reconcile(redis: Redis, queue: Queue, limit: int = 200) -> list[str]:
+    """One pass: re-drive overdue, unheld work. ``redis`` decodes responses."""
+    now = redis_time(redis)
+    overdue = redis.zrangebyscore(
+        keys.due(), "-inf", now - GRACE_S, start=0, num=limit, withscores=True
+    )
+    store = IncidentStore(redis)
+    redriven = []
+    for member, due in overdue:  # type: ignore[union-attr]
+        work = Work.from_member(str(member))
+        if redis.exists(keys.lease(work.member)) or not _abandoned(queue, work, now):
+            continue
+        if not redis.set(keys.redrive_guard(work.member), "1", nx=True, ex=REDRIVE_GUARD_S):
+            continue
+        count = int(redis.hincrby(keys.redrive_counts(), work.member, 1))  # type: ignore[arg-type]
+        enqueue(queue, work, job_id=f"{work.job_id}-r{count}")
+        late = now - float(due)
+        store.record(
+            work.incident_id,
+            "redriven",
+            f"{work.kind.value} overdue by {late:.1f}s with no live job "
+            "(scheduler late or worker died): re-driven",
+            datetime.now(UTC),
+            stats=stats.count("triaged_escalations_redriven_total", kind=work.kind.value),
+            member=work.member,
+        )
+        log.warning("re-drove %s, overdue by %.1fs", work.member, late)
+        redriven.append(work.member)
+    return redriven
+
+
+def run_reconciler(settings: Settings, parent_pid: int) -> None:
+    """Reconcile once a second until the parent worker process is gone."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
+    text = Redis.from_url(settings.redis_url, decode_responses=True, **timeouts)
+    queue = make_queue(Redis.from_url(settings.redis_url, **timeouts))
+    while os.getppid() == parent_pid:
+        try:
+            if text.set(keys.reconciler_lock(), str(os.getpid()), nx=True, px=int(PERIOD_S * 900)):
+                reconcile(text, queue)
+        except RedisError as exc:
+            log.warning("reconciler pass failed, will retry: %s", exc)
+        time.sleep(PERIOD_S)
