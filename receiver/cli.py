@@ -9,6 +9,7 @@ one place that imports ``workers``.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import multiprocessing
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import click
 import redis
-from aiohttp import web
 from pydantic import SecretStr
 
 from receiver.incidents import keys
@@ -160,19 +160,10 @@ def run(rules_dir: Path, listen: str, data_dir: Path, workers: int, insecure: bo
 
 
 def _serve_one(settings: Settings, rules_dir: Path, reuse_port: bool) -> None:
-    from receiver.api.app import create_app
+    from receiver.api.app import serve_until_stopped
 
     _setup_logging()
-    app = create_app(settings, _load_rules(rules_dir))
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        print=None,
-        shutdown_timeout=10.0,
-        access_log=None,
-    )
+    asyncio.run(serve_until_stopped(settings, _load_rules(rules_dir), reuse_port))
 
 
 @main.command()

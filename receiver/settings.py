@@ -32,5 +32,7 @@ class Settings(BaseModel):
     max_body_bytes: int = 4 * 1024 * 1024
     redis_timeout: float = 3.0
     outbox_grace_seconds: float = 5.0
+    drain_seconds: float = 2.0
+    shutdown_seconds: float = 10.0
     worker_ttl: int = 30
     maintenance_interval: int = 5

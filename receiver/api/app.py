@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 import redis
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 
 from receiver import metrics
 from receiver.api import acklinks, alerts, health, incidents
-from receiver.api.keys import OUTBOX_WAKE, RULESET, SETTINGS, STORE
+from receiver.api.keys import DRAINING, OUTBOX_WAKE, RULESET, SETTINGS, STORE
 from receiver.api.middleware import auth, errors
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.jobs import drain_outbox, make_queue
@@ -87,11 +88,40 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
+async def serve_until_stopped(settings: Settings, ruleset: RuleSet, reuse_port: bool) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: /health answers 503 at once while
+    requests are still served for ``drain_seconds`` (load balancers stop sending),
+    then stop listening and let in-flight requests finish within the shutdown timeout.
+    """
+    app = create_app(settings, ruleset)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_seconds)
+    await runner.setup()
+    site = web.TCPSite(
+        runner,
+        settings.host,
+        settings.port,
+        reuse_port=reuse_port,
+        shutdown_timeout=settings.shutdown_seconds,
+    )
+    await site.start()
+    log.info("receiver listening on http://%s:%d", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining for %.1fs, then stopping", settings.drain_seconds)
+    app[DRAINING].set()
+    await asyncio.sleep(settings.drain_seconds)
+    await runner.cleanup()
+
+
 def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
     """Build the receiver application; resources open and close with it."""
     app = web.Application(middlewares=[errors, auth], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[RULESET] = ruleset
+    app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_outbox_ctx)
     for module in (alerts, incidents, acklinks, health):

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from receiver.api.keys import RULESET, STORE
+from receiver.api.keys import DRAINING, RULESET, STORE
 
 routes = web.RouteTableDef()
 
@@ -31,6 +31,8 @@ async def _live_workers(store_redis: object) -> int:
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     store = request.app[STORE]
+    if request.app[DRAINING].is_set():
+        return web.json_response({"status": "draining"}, status=503)
     checks: dict[str, object] = {"rules": request.app[RULESET].version}
     try:
         async with asyncio.timeout(3):
