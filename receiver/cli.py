@@ -25,6 +25,7 @@ import redis
 from pydantic import SecretStr
 
 from receiver.incidents import keys
+from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from rules import RuleError, RuleSet, load_ruleset
 
@@ -78,7 +79,7 @@ def _ack_key(redis_url: str, wait_s: float = 30.0) -> str:
     env = os.environ.get("TRIAGED_ACK_KEY")
     if env:
         return env
-    client = redis.Redis.from_url(
+    client = sync_client(
         redis_url, decode_responses=True, socket_timeout=3, socket_connect_timeout=3
     )
     deadline = time.monotonic() + wait_s

@@ -16,6 +16,7 @@ from rq import Queue
 
 from receiver.incidents.sync_store import IncidentStore
 from receiver.jobs import make_queue
+from receiver.redisconn import sync_client
 from receiver.settings import Settings
 
 _CURRENT: contextvars.ContextVar[WorkerContext] = contextvars.ContextVar("triaged_worker")
@@ -33,8 +34,8 @@ class WorkerContext:
     @classmethod
     def open(cls, settings: Settings) -> WorkerContext:
         timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
-        text = Redis.from_url(settings.redis_url, decode_responses=True, **timeouts)
-        raw = Redis.from_url(settings.redis_url, **timeouts)
+        text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
+        raw = sync_client(settings.redis_url, **timeouts)
         return cls(
             settings=settings,
             redis=text,

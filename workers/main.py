@@ -6,12 +6,12 @@ import logging
 import multiprocessing
 import os
 
-from redis import Redis
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from receiver.jobs import make_queue
+from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.context import WorkerContext, activate, deactivate
 from workers.reconciler import run_reconciler
@@ -42,7 +42,7 @@ class TriagedSimpleWorker(_ContextMixin, SimpleWorker):
 
 def build_worker(settings: Settings, simple: bool = False) -> Worker:
     """A worker whose death is noticed in seconds, not minutes (see field notes)."""
-    connection = Redis.from_url(settings.redis_url, socket_connect_timeout=5.0)
+    connection = sync_client(settings.redis_url, socket_connect_timeout=5.0)
     cls = TriagedSimpleWorker if simple else TriagedWorker
     worker = cls(
         [make_queue(connection)],

@@ -26,6 +26,7 @@ from receiver import stats
 from receiver.incidents import keys
 from receiver.incidents.sync_store import IncidentStore
 from receiver.jobs import Work, enqueue, make_queue, redis_time
+from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.lease import LEASE_TTL_S
 
@@ -92,8 +93,8 @@ def run_reconciler(settings: Settings, parent_pid: int) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
-    text = Redis.from_url(settings.redis_url, decode_responses=True, **timeouts)
-    queue = make_queue(Redis.from_url(settings.redis_url, **timeouts))
+    text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
+    queue = make_queue(sync_client(settings.redis_url, **timeouts))
     while os.getppid() == parent_pid:
         try:
             if text.set(keys.reconciler_lock(), str(os.getpid()), nx=True, px=int(PERIOD_S * 900)):

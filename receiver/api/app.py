@@ -7,7 +7,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
-import redis
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -18,6 +17,7 @@ from receiver.api.keys import DRAINING, OUTBOX_WAKE, RULESET, SETTINGS, STORE
 from receiver.api.middleware import auth, errors
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.jobs import drain_outbox, make_queue
+from receiver.redisconn import async_client, sync_client
 from receiver.settings import Settings
 from rules import RuleSet
 
@@ -27,17 +27,15 @@ OUTBOX_PERIOD_SECONDS = 1.0
 
 
 def async_redis(settings: Settings) -> aioredis.Redis:
-    """A client that fails fast (503 within the sender's patience) and never raises
-    for pool exhaustion: it waits for a free connection instead (bounded pool)."""
-    pool = aioredis.BlockingConnectionPool.from_url(
+    """A client that fails fast (503 within the sender's patience) and, on a plain
+    server, waits for a free connection instead of raising (bounded pool)."""
+    t = settings.redis_timeout
+    return async_client(
         settings.redis_url,
-        max_connections=64,
-        timeout=settings.redis_timeout,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
+        socket_timeout=t,
+        socket_connect_timeout=t,
         decode_responses=True,
     )
-    return aioredis.Redis(connection_pool=pool)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -53,7 +51,7 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     wake = asyncio.Event()
     app[OUTBOX_WAKE] = wake
-    connection = redis.Redis.from_url(
+    connection = sync_client(
         settings.redis_url,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
