@@ -127,9 +127,29 @@ def main() -> None:
 @click.option(
     "--data", "data_dir", default="var", show_default=True, type=click.Path(path_type=Path)
 )
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Workers for pages (escalations, deadlines).",
+)
+@click.option(
+    "--probe-workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Workers for diagnosis probes.",
+)
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
-def run(rules_dir: Path, listen: str, data_dir: Path, workers: int, insecure: bool) -> None:
+def run(
+    rules_dir: Path,
+    listen: str,
+    data_dir: Path,
+    workers: int,
+    probe_workers: int,
+    insecure: bool,
+) -> None:
     """Receiver, workers and scheduler together (embedded Redis unless REDIS_URL is set)."""
     from receiver.supervisor import Child, EmbeddedRedis, Supervisor, child_command
 
@@ -151,7 +171,14 @@ def run(rules_dir: Path, listen: str, data_dir: Path, workers: int, insecure: bo
     if insecure:
         serve_args.append("--insecure")
     children = [Child("receiver", child_command(*serve_args))]
-    children += [Child(f"worker-{i + 1}", child_command("worker")) for i in range(workers)]
+    children += [
+        Child(f"worker-{i + 1}", child_command("worker", "--queues", "pages"))
+        for i in range(workers)
+    ]
+    children += [
+        Child(f"probe-worker-{i + 1}", child_command("worker", "--queues", "probes"))
+        for i in range(probe_workers)
+    ]
     try:
         code = Supervisor(children, env).run()
     finally:
@@ -206,13 +233,26 @@ def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
 
 
 @main.command()
-@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
-def worker(burst: bool) -> None:
-    """An RQ worker with scheduler (needs only REDIS_URL)."""
+@click.option(
+    "--queues",
+    default="pages,probes",
+    show_default=True,
+    help="Which queues, in priority order: pages (pages, escalations, deadlines), "
+    "probes (diagnosis). Give pages their own workers so a slow probe never delays one.",
+)
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker(queues: str, burst: bool) -> None:
+    """An RQ worker with scheduler and reconciler (needs only REDIS_URL)."""
     from workers.main import run_worker
 
+    names = tuple(q.strip() for q in queues.split(",") if q.strip())
+    unknown = set(names) - {"pages", "probes"}
+    if not names or unknown:
+        raise click.BadParameter(
+            f"unknown queue(s) {sorted(unknown)}; use pages, probes", param_hint="--queues"
+        )
     _setup_logging()
-    run_worker(_settings(_require_redis_url()), burst=burst)
+    run_worker(_settings(_require_redis_url()), queues=names, burst=burst)
 
 
 @main.group()

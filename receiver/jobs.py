@@ -23,27 +23,27 @@ from rq.serializers import JSONSerializer
 
 from receiver.incidents import keys
 
-QUEUE = "triaged"
+QUEUE = "triaged"  # pages, escalation steps, deadlines: never behind a probe
+PROBES_QUEUE = "triaged-probes"  # diagnosis: may be slow when everything is on fire
 
 # Kept long enough that a late duplicate enqueue (a second receiver, the outbox
 # re-drive) finds the job and is refused instead of running it again.
 RESULT_TTL = 7 * 24 * 3600
 JOB_TIMEOUT = 600
-# How long after ingest a triage (diagnosis + first page) counts as overdue.
-TRIAGE_GRACE_S = 20.0
 
 
 class Kind(StrEnum):
-    TRIAGE = "triage"
+    DIAGNOSE = "diagnose"
     PAGE = "page"
     DEADLINE = "deadline"
 
 
 FUNCTIONS = {
-    Kind.TRIAGE: "workers.jobs.triage",
+    Kind.DIAGNOSE: "workers.jobs.diagnose",
     Kind.PAGE: "workers.jobs.page",
     Kind.DEADLINE: "workers.jobs.check_deadline",
 }
+QUEUES = {Kind.DIAGNOSE: PROBES_QUEUE, Kind.PAGE: QUEUE, Kind.DEADLINE: QUEUE}
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,13 @@ class Work:
         return cls(Kind(kind), incident_id, int(generation), cycle, step)
 
 
-def make_queue(connection: Redis) -> Queue:
-    """Return the work queue (JSON serializer: never pickle)."""
-    return Queue(QUEUE, connection=connection, serializer=JSONSerializer)
+def make_queue(connection: Redis, name: str = QUEUE) -> Queue:
+    """Return a work queue (JSON serializer: never pickle)."""
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def queue_for(connection: Redis, work: Work) -> Queue:
+    return make_queue(connection, QUEUES[work.kind])
 
 
 def redis_time(connection: Redis) -> float:
@@ -102,10 +106,10 @@ def _options(job_id: str) -> dict[str, object]:
     }
 
 
-def enqueue(queue: Queue, work: Work, job_id: str | None = None) -> bool:
-    """Enqueue ``work`` now; False when a job with that id already exists."""
+def enqueue(connection: Redis, work: Work, job_id: str | None = None) -> bool:
+    """Enqueue ``work`` now, on its queue; False when a job with that id exists."""
     try:
-        queue.enqueue_call(
+        queue_for(connection, work).enqueue_call(
             FUNCTIONS[work.kind],
             args=work.args,
             timeout=JOB_TIMEOUT,
@@ -116,25 +120,35 @@ def enqueue(queue: Queue, work: Work, job_id: str | None = None) -> bool:
     return True
 
 
-def schedule(queue: Queue, work: Work, due: float) -> bool:
+def schedule(connection: Redis, work: Work, due: float) -> bool:
     """Record ``work`` as due at ``due`` (Redis time) and schedule its job then.
 
     False when it was already scheduled (the due time is kept as first set).
     """
-    connection = queue.connection
     if not connection.zadd(keys.due(), {work.member: due}, nx=True):
         return False
+    _enqueue_at(connection, work, due)
+    return True
+
+
+def reschedule(connection: Redis, work: Work, due: float, job_id: str) -> None:
+    """Move ``work``'s due time to ``due`` and schedule it under a new job id (the
+    running job keeps its own)."""
+    connection.zadd(keys.due(), {work.member: due}, xx=True)
+    _enqueue_at(connection, work, due, job_id)
+
+
+def _enqueue_at(connection: Redis, work: Work, due: float, job_id: str | None = None) -> None:
     try:
-        queue.enqueue_at(
+        queue_for(connection, work).enqueue_at(
             datetime.fromtimestamp(due, UTC),
             FUNCTIONS[work.kind],
             *work.args,
             job_timeout=JOB_TIMEOUT,
-            **_options(work.job_id),
+            **_options(job_id or work.job_id),
         )
     except DuplicateJobError:
         pass
-    return True
 
 
 def done(connection: Redis, work: Work) -> None:
@@ -148,16 +162,24 @@ def due_at(connection: Redis, work: Work) -> float | None:
     return float(score) if score is not None else None  # type: ignore[arg-type]
 
 
-def drain_outbox(connection: Redis, queue: Queue, limit: int = 500) -> int:
-    """Enqueue stored work whose outbox entry is still there.
+def drain_outbox(connection: Redis, limit: int = 500) -> int:
+    """Enqueue (or schedule, when due later) stored work still in the outbox.
 
     An entry leaves the outbox only after its job is enqueued (or known to exist),
     so a crash anywhere in between leaves it for the next drain. Returns how many
     entries were handled.
     """
     entries = connection.zrange(keys.outbox(), 0, limit - 1)
+    if not entries:
+        return 0
+    now = redis_time(connection)
     for entry in entries:
         text = entry.decode() if isinstance(entry, bytes) else str(entry)
-        enqueue(queue, Work.from_member(text))
+        work = Work.from_member(text)
+        due = due_at(connection, work)
+        if due is not None and due > now:
+            _enqueue_at(connection, work, due)
+        elif work.kind is Kind.DIAGNOSE or due is not None:
+            enqueue(connection, work)
         connection.zrem(keys.outbox(), entry)
     return len(entries)

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from receiver import stats
 from receiver.incidents import keys
-from receiver.jobs import QUEUE
+from receiver.jobs import PROBES_QUEUE, QUEUE
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -66,7 +66,8 @@ class SnapshotCollector:
         yield up
         depth = GaugeMetricFamily(
             "triaged_queue_depth",
-            "Work waiting: RQ queue (triaged), scheduled escalations, stored-not-enqueued.",
+            "Work waiting: page queue (triaged), probe queue (triaged-probes), "
+            "scheduled steps, stored-not-yet-enqueued (outbox).",
             labels=["queue"],
         )
         for queue, value in sorted((self.depths or {}).items()):
@@ -108,13 +109,15 @@ async def read_snapshot(redis: Redis) -> tuple[dict[str, float], dict[str, float
         async with redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.stats())
             pipe.llen(f"rq:queue:{QUEUE}")
+            pipe.llen(f"rq:queue:{PROBES_QUEUE}")
             pipe.zcard(f"rq:scheduled:{QUEUE}")
             pipe.zcard(keys.outbox())
-            raw, queued, scheduled, outbox = await pipe.execute()
+            raw, queued, probes, scheduled, outbox = await pipe.execute()
     except (RedisError, OSError, TimeoutError):
         return {}, None
     samples = {str(k): float(v) for k, v in raw.items()}
-    return samples, {QUEUE: queued, "scheduled": scheduled, "outbox": outbox}
+    depths = {QUEUE: queued, PROBES_QUEUE: probes, "scheduled": scheduled, "outbox": outbox}
+    return samples, depths
 
 
 async def render(redis: Redis) -> bytes:

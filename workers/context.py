@@ -1,4 +1,4 @@
-"""WorkerContext: what a job needs (settings, Redis, store, queue, HTTP client).
+"""WorkerContext: what a job needs (settings, Redis, store, HTTP client).
 
 Opened for each job inside the process that runs it (after RQ's fork), handed to
 the job through a context variable set by ``workers.main.TriagedWorker``.
@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 import httpx
 from redis import Redis
-from rq import Queue
 
 from receiver.incidents.sync_store import IncidentStore
-from receiver.jobs import make_queue
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 
@@ -27,7 +25,7 @@ class WorkerContext:
     settings: Settings
     redis: Redis
     store: IncidentStore
-    queue: Queue
+    raw: Redis  # not decoding: what RQ needs
     http: httpx.Client
     rng: random.Random = field(default_factory=random.Random)
 
@@ -40,14 +38,14 @@ class WorkerContext:
             settings=settings,
             redis=text,
             store=IncidentStore(text),
-            queue=make_queue(raw),
+            raw=raw,
             http=httpx.Client(trust_env=False, follow_redirects=False),
         )
 
     def close(self) -> None:
         self.http.close()
         self.redis.close()
-        self.queue.connection.close()
+        self.raw.close()
 
 
 def current() -> WorkerContext:

@@ -1,11 +1,16 @@
 """RQ entry points (enqueued by dotted name): thin, ids only.
 
-    triage(incident_id, generation)          diagnose, then page step 0 (or defer / skip)
-    page(incident_id, generation, cycle, step)  an escalation step, unless acknowledged
-    check_deadline(incident_id, generation)  the response deadline: missed -> record, escalate
+    diagnose(incident_id, generation)        (probes queue) run the probes; bring the
+                                             first page forward when they are done
+    page(incident_id, generation, cycle, step)  an escalation step, unless acknowledged;
+                                             step 0 also applies the severity's paging
+                                             mode and schedules the response deadline
+    check_deadline(incident_id, generation)  the deadline: missed -> record, escalate
 
 Every job re-reads the incident and does nothing for an acknowledged or resolved
-incident, or for an older escalation generation (the incident was re-graded).
+incident, or for an older escalation generation (the incident was re-graded). Due
+times are Redis's (``receiver.jobs``): a job that RQ starts early waits or leaves the
+work to the reconciler; it never pages early.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from receiver import acklink, stats
-from receiver.jobs import Kind, Work, done, due_at, redis_time, schedule
+from receiver.incidents import keys
+from receiver.jobs import Kind, Work, done, due_at, enqueue, redis_time, reschedule, schedule
 from receiver.model import Incident
 from rules import PageMode, is_open, next_open, response_deadline
 from rules.engine import ResolvedContact
@@ -26,9 +32,11 @@ from workers import escalation
 from workers.channels import SENDERS
 from workers.context import WorkerContext, current
 from workers.delivery import Delivery, deliver
-from workers.diagnosis import diagnose
+from workers.diagnosis import diagnose as run_probes
+from workers.diagnosis import pending
 from workers.lease import lease
 from workers.page import build_page, idempotency_key
+from workers.probes.base import ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +44,6 @@ log = logging.getLogger(__name__)
 CLAIM_HOLD_S = 330
 # diagnosis budget when a policy has none (the loader always fills one in)
 DEFAULT_BUDGET = timedelta(seconds=3)
-
-
 # A job that starts this little before its due time waits; earlier than that (a
 # clock running fast) it leaves the work to the reconciler, which uses Redis time.
 EARLY_WAIT_MAX_S = 2.0
@@ -64,70 +70,38 @@ def _not_due(ctx: WorkerContext, work: Work) -> str | None:
     return None
 
 
-def triage(incident_id: str, generation: int) -> str:
-    """Diagnose a new (or re-graded) incident, then page its first step."""
+def diagnose(incident_id: str, generation: int) -> str:
+    """Run the incident's probes; then page at once instead of at the budget's end."""
     ctx = current()
-    work = Work(Kind.TRIAGE, incident_id, generation)
-    if due_at(ctx.redis, work) is None:
-        return "done"
-    with lease(ctx.redis, work.member) as held:
-        if not held:
-            return "busy"
-        outcome = _triage(ctx, work)
-        done(ctx.redis, work)
-    return outcome
-
-
-def _triage(ctx: WorkerContext, work: Work) -> str:
-    incident_id, generation = work.incident_id, work.generation
     incident = ctx.store.get(incident_id)
-    if incident is None or not incident.is_paging(generation):
+    if incident is None or incident.generation != generation:
         return "skipped"
-    d = incident.decision
-    budget = d.policy.diagnosis_budget or DEFAULT_BUDGET
-    results = diagnose(d.probes, budget.total_seconds())
-    rows = [r.model_dump(mode="json") for r in results]
-    ctx.store.set_diagnosis(incident_id, rows)
-    for r in results:
+
+    def report(result: ProbeResult) -> None:
+        ctx.store.record_probe(incident_id, result.model_dump(mode="json"))
         ctx.store.record(
             incident_id,
             "probe",
-            r.line(),
+            result.line(),
             _now(),
             stats=stats.observe(
                 "triaged_probe_duration_seconds",
-                r.duration_s,
-                probe=r.name,
-                outcome=r.outcome.value,
+                result.duration_s,
+                probe=result.name,
+                outcome=result.outcome.value,
             ),
-            probe=r.name,
-            outcome=r.outcome.value,
+            probe=result.name,
+            outcome=result.outcome.value,
         )
-    created = datetime.fromtimestamp(ctx.store.created_ts(incident_id), UTC)
-    deadline = response_deadline(d.policy, d.business_hours, created)
-    if deadline is not None:
-        schedule(ctx.queue, Work(Kind.DEADLINE, incident_id, generation), deadline.timestamp())
-    now = _redis_now(ctx)
-    if d.policy.page is PageMode.NEVER:
-        ctx.store.record(
-            incident_id,
-            "not_paged",
-            f"{d.severity.value} pages nobody: recorded for the digest",
-            now,
-        )
-        return "recorded"
-    if d.policy.page is PageMode.BUSINESS_HOURS and not is_open(d.business_hours, now):
-        at = next_open(d.business_hours, now)
-        schedule(ctx.queue, Work(Kind.PAGE, incident_id, generation, 0, 0), at.timestamp())
-        ctx.store.record(
-            incident_id,
-            "page_deferred",
-            f"outside business hours; first page at {at.isoformat()}",
-            now,
-        )
-        return "deferred"
-    _run_step(ctx, incident, work, 0, 0, reason="new incident")
-    return "paged"
+
+    run_probes(incident.decision.probes, report)
+    first = Work(Kind.PAGE, incident_id, generation, 0, 0)
+    now = redis_time(ctx.redis)
+    due = due_at(ctx.redis, first)
+    if due is not None and due > now:
+        ctx.redis.zadd(keys.due(), {first.member: now}, xx=True)
+        enqueue(ctx.raw, first, job_id=f"{first.job_id}-diagnosed")
+    return "diagnosed"
 
 
 def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
@@ -141,7 +115,8 @@ def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
         if not held:
             return "busy"
         outcome = _page(ctx, work)
-        done(ctx.redis, work)
+        if outcome != "deferred":
+            done(ctx.redis, work)
     return outcome
 
 
@@ -159,9 +134,45 @@ def _page(ctx: WorkerContext, work: Work) -> str:
                 _now(),
             )
         return "stopped"
-    reason = f"escalation step {work.step}"
+    if work.step == 0 and work.cycle == 0:
+        held_back = _first_page_rules(ctx, incident, work)
+        if held_back:
+            return held_back
+        reason = "new incident"
+    else:
+        reason = f"escalation step {work.step}"
     _run_step(ctx, incident, work, work.cycle, work.step, reason=reason)
     return "paged"
+
+
+def _first_page_rules(ctx: WorkerContext, incident: Incident, work: Work) -> str | None:
+    """Schedule the response deadline; apply the severity's paging mode (never,
+    business hours). None when the first page goes out now."""
+    d = incident.decision
+    created = datetime.fromtimestamp(ctx.store.created_ts(incident.id), UTC)
+    deadline = response_deadline(d.policy, d.business_hours, created)
+    if deadline is not None:
+        schedule(ctx.raw, Work(Kind.DEADLINE, incident.id, work.generation), deadline.timestamp())
+    now = _redis_now(ctx)
+    if d.policy.page is PageMode.NEVER:
+        ctx.store.record(
+            incident.id,
+            "not_paged",
+            f"{d.severity.value} pages nobody: recorded for the digest",
+            now,
+        )
+        return "recorded"
+    if d.policy.page is PageMode.BUSINESS_HOURS and not is_open(d.business_hours, now):
+        at = next_open(d.business_hours, now)
+        reschedule(ctx.raw, work, at.timestamp(), f"{work.job_id}-open")
+        ctx.store.record(
+            incident.id,
+            "page_deferred",
+            f"outside business hours; first page at {at.isoformat()}",
+            now,
+        )
+        return "deferred"
+    return None
 
 
 def check_deadline(incident_id: str, generation: int) -> str:
@@ -222,7 +233,7 @@ def _run_step(
     if nxt is not None:
         due = redis_time(ctx.redis) + escalation.delay_before(d.steps, nxt[1])
         following = Work(Kind.PAGE, incident.id, work.generation, *nxt)
-        if schedule(ctx.queue, following, due):
+        if schedule(ctx.raw, following, due):
             who = ", ".join(c.name for c in d.steps[nxt[1]].contacts)
             at = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")
             ctx.store.record(
@@ -234,6 +245,16 @@ def _run_step(
             )
     budget = escalation.step_budget(d.steps, d.repeat, cycle, step)
     _send_step(ctx, incident, work, cycle, step, reason, budget)
+
+
+def _diagnosis(ctx: WorkerContext, incident: Incident) -> list[dict[str, Any]]:
+    """One row per probe of the decision, in order; 'pending' for unfinished ones."""
+    done_rows = ctx.store.diagnosis(incident.id)
+    budget = (incident.decision.policy.diagnosis_budget or DEFAULT_BUDGET).total_seconds()
+    return [
+        done_rows.get(p.name) or pending(p, budget).model_dump(mode="json")
+        for p in incident.decision.probes
+    ]
 
 
 @dataclass(frozen=True)
@@ -268,7 +289,7 @@ def _send_step(
         stats=stats.count("triaged_escalation_steps_total", severity=incident.severity.value),
         step=step,
     )
-    run = _Step(ctx, incident, work, cycle, step, reason, budget, ctx.store.diagnosis(incident.id))
+    run = _Step(ctx, incident, work, cycle, step, reason, budget, _diagnosis(ctx, incident))
     targets = [(c, i) for c in contacts for i in range(len(c.channels))]
     with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
         outcomes = list(pool.map(lambda t: _page_one(run, *t), targets))

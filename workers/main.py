@@ -10,7 +10,7 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from receiver.jobs import make_queue
+from receiver.jobs import PROBES_QUEUE, QUEUE, make_queue
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.context import WorkerContext, activate, deactivate
@@ -40,12 +40,20 @@ class TriagedSimpleWorker(_ContextMixin, SimpleWorker):
     """In-process worker, for tests and for hosts where fork is unwanted."""
 
 
-def build_worker(settings: Settings, simple: bool = False) -> Worker:
-    """A worker whose death is noticed in seconds, not minutes (see field notes)."""
+QUEUE_NAMES = {"pages": QUEUE, "probes": PROBES_QUEUE}
+
+
+def build_worker(
+    settings: Settings, simple: bool = False, queues: tuple[str, ...] = ("pages", "probes")
+) -> Worker:
+    """A worker whose death is noticed in seconds, not minutes (see field notes).
+
+    ``queues`` are worked in order: pages before probes.
+    """
     connection = sync_client(settings.redis_url, socket_connect_timeout=5.0)
     cls = TriagedSimpleWorker if simple else TriagedWorker
     worker = cls(
-        [make_queue(connection)],
+        [make_queue(connection, QUEUE_NAMES[q]) for q in queues],
         connection=connection,
         serializer=JSONSerializer,
         worker_ttl=settings.worker_ttl,
@@ -56,9 +64,11 @@ def build_worker(settings: Settings, simple: bool = False) -> Worker:
     return worker
 
 
-def run_worker(settings: Settings, burst: bool = False) -> bool:
-    """Work the queue, run RQ's scheduler and the reconciler, until stopped."""
-    worker = build_worker(settings)
+def run_worker(
+    settings: Settings, queues: tuple[str, ...] = ("pages", "probes"), burst: bool = False
+) -> bool:
+    """Work the queues, run RQ's scheduler and the reconciler, until stopped."""
+    worker = build_worker(settings, queues=queues)
     auditor = multiprocessing.get_context("spawn").Process(
         target=run_reconciler,
         args=(settings, os.getpid()),

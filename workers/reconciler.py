@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
 from rq.job import JobStatus
 
 from receiver import stats
 from receiver.incidents import keys
 from receiver.incidents.sync_store import IncidentStore
-from receiver.jobs import Work, enqueue, make_queue, redis_time
+from receiver.jobs import Work, enqueue, queue_for, redis_time
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.lease import LEASE_TTL_S
@@ -40,9 +39,9 @@ REDRIVE_GUARD_S = 20
 _WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED}
 
 
-def _abandoned(queue: Queue, work: Work, now: float) -> bool:
+def _abandoned(raw: Redis, work: Work, now: float) -> bool:
     """True unless the work's own job is waiting in the queue or running in a live job."""
-    job = queue.fetch_job(work.job_id)
+    job = queue_for(raw, work).fetch_job(work.job_id)
     if job is None:
         return True
     status = job.get_status(refresh=False)
@@ -56,8 +55,9 @@ def _abandoned(queue: Queue, work: Work, now: float) -> bool:
     return True  # scheduled but not run (scheduler late or dead), or ended without finishing
 
 
-def reconcile(redis: Redis, queue: Queue, limit: int = 200) -> list[str]:
-    """One pass: re-drive overdue, unheld work. ``redis`` decodes responses."""
+def reconcile(redis: Redis, raw: Redis, limit: int = 200) -> list[str]:
+    """One pass: re-drive overdue, unheld work. ``redis`` decodes responses, ``raw``
+    does not (RQ)."""
     now = redis_time(redis)
     overdue = redis.zrangebyscore(
         keys.due(), "-inf", now - GRACE_S, start=0, num=limit, withscores=True
@@ -66,12 +66,12 @@ def reconcile(redis: Redis, queue: Queue, limit: int = 200) -> list[str]:
     redriven = []
     for member, due in overdue:  # type: ignore[union-attr]
         work = Work.from_member(str(member))
-        if redis.exists(keys.lease(work.member)) or not _abandoned(queue, work, now):
+        if redis.exists(keys.lease(work.member)) or not _abandoned(raw, work, now):
             continue
         if not redis.set(keys.redrive_guard(work.member), "1", nx=True, ex=REDRIVE_GUARD_S):
             continue
         count = int(redis.hincrby(keys.redrive_counts(), work.member, 1))  # type: ignore[arg-type]
-        enqueue(queue, work, job_id=f"{work.job_id}-r{count}")
+        enqueue(raw, work, job_id=f"{work.job_id}-r{count}")
         late = now - float(due)
         store.record(
             work.incident_id,
@@ -94,11 +94,11 @@ def run_reconciler(settings: Settings, parent_pid: int) -> None:
     )
     timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
     text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
-    queue = make_queue(sync_client(settings.redis_url, **timeouts))
+    raw = sync_client(settings.redis_url, **timeouts)
     while os.getppid() == parent_pid:
         try:
             if text.set(keys.reconciler_lock(), str(os.getpid()), nx=True, px=int(PERIOD_S * 900)):
-                reconcile(text, queue)
+                reconcile(text, raw)
         except RedisError as exc:
             log.warning("reconciler pass failed, will retry: %s", exc)
         time.sleep(PERIOD_S)

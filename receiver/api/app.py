@@ -16,7 +16,7 @@ from receiver.api import acklinks, alerts, health, incidents
 from receiver.api.keys import DRAINING, OUTBOX_WAKE, RULESET, SETTINGS, STORE
 from receiver.api.middleware import auth, errors
 from receiver.incidents.store import AsyncIncidentStore
-from receiver.jobs import drain_outbox, make_queue
+from receiver.jobs import drain_outbox
 from receiver.redisconn import async_client, sync_client
 from receiver.settings import Settings
 from rules import RuleSet
@@ -56,7 +56,6 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
     )
-    queue = make_queue(connection)
 
     async def loop() -> None:
         while True:
@@ -66,7 +65,7 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
                 pass
             wake.clear()
             try:
-                await asyncio.to_thread(drain_outbox, connection, queue)
+                await asyncio.to_thread(drain_outbox, connection)
             except (RedisError, OSError) as exc:
                 log.warning("outbox drain failed, will retry: %s", exc)
                 await asyncio.sleep(OUTBOX_PERIOD_SECONDS)

@@ -11,7 +11,6 @@ from typing import Any
 
 from receiver import stats
 from receiver.fingerprint import group_id
-from receiver.jobs import TRIAGE_GRACE_S
 from receiver.model import (
     Alert,
     AlertStatus,
@@ -34,6 +33,14 @@ class Classified:
 def new_incident_id() -> str:
     """Return a fresh, unguessable incident id (RQ job-id safe: hex only)."""
     return secrets.token_hex(8)
+
+
+def first_page(decision: Decision) -> dict[str, Any]:
+    """Whether the decision has probes to run, and how long its first page waits for
+    them (the severity's diagnosis budget; at once without probes)."""
+    budget = decision.policy.diagnosis_budget
+    delay = budget.total_seconds() if decision.probes and budget else 0.0
+    return {"probes": bool(decision.probes), "first_page_delay": delay}
 
 
 def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> str:
@@ -73,6 +80,7 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
             "severity": d.severity.value,
             "decision": d.model_dump_json(),
             "why": d.why,
+            **first_page(d),
             "summary": f"{a.status.value}: {a.summary}",
             "json": stored.model_dump_json(),
         }
@@ -85,13 +93,13 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
                 "rank": d.severity.rank,
                 "decision": entry["decision"],
                 "why": d.why,
+                **first_page(d),
                 "summary": a.summary,
                 "stats": stats.count("triaged_incidents_total", severity=d.severity.value),
             }
     request = {
         "now": now.isoformat(),
         "now_ts": now.timestamp(),
-        "triage_grace": TRIAGE_GRACE_S,
         "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
         "groups": list(groups.values()),
     }

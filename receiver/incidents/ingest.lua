@@ -7,12 +7,16 @@ local now = req.now
 local clock = redis.call('TIME')
 -- due times are kept by Redis's clock, the one clock of the system
 local redis_now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local triage_due = redis_now + req.triage_grace
 
-local function enqueue_triage(id, gen)
-  local member = 'triage:' .. id .. ':' .. gen
-  redis.call('ZADD', P .. 'outbox', req.now_ts, member)
-  redis.call('ZADD', P .. 'due', 'NX', triage_due, member)
+-- new work for an incident (opened, or re-graded): diagnose it (when the decision
+-- has probes) and page its first step, at once or when the diagnosis budget ends
+local function plan(id, gen, decided)
+  local first = 'page:' .. id .. ':' .. gen .. ':0:0'
+  if decided.probes then
+    redis.call('ZADD', P .. 'outbox', req.now_ts, 'diagnose:' .. id .. ':' .. gen)
+  end
+  redis.call('ZADD', P .. 'due', 'NX', redis_now + decided.first_page_delay, first)
+  redis.call('ZADD', P .. 'outbox', req.now_ts, first)
 end
 
 local function tl(id, kind, detail)
@@ -68,7 +72,7 @@ for _, g in ipairs(req.groups) do
     redis.call('ZADD', P .. 'incidents', req.now_ts, id)
     tl(id, 'opened', o.severity .. ': ' .. o.why)
     stat(o.stats)
-    enqueue_triage(id, 1)
+    plan(id, 1, o)
     res.result = 'created'
   end
   if id then
@@ -106,7 +110,7 @@ for _, g in ipairs(req.groups) do
         if status == 'open' then
           tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..
             '; escalation re-planned')
-          enqueue_triage(id, gen)
+          plan(id, gen, raised)
         else
           -- somebody already responds: tell the timeline, page nobody again
           tl(id, 'severity_raised', old .. ' -> ' .. raised.severity .. ': ' .. raised.why ..

@@ -23,6 +23,11 @@ def timeline(incident_id: str) -> str:
     return f"{PREFIX}incident:{incident_id}:timeline"
 
 
+def diagnosis(incident_id: str) -> str:
+    """Hash: probe name -> its latest result as JSON."""
+    return f"{PREFIX}incident:{incident_id}:diagnosis"
+
+
 def group(group_id: str) -> str:
     """String: the id of the group's latest incident."""
     return f"{PREFIX}group:{group_id}"

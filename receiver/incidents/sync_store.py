@@ -57,12 +57,13 @@ class IncidentStore:
             pipe.hincrbyfloat(keys.stats(), name, amount)
         pipe.execute()
 
-    def set_diagnosis(self, incident_id: str, results: list[dict[str, Any]]) -> None:
-        self.redis.hset(keys.incident(incident_id), "diagnosis", json.dumps(results))
+    def record_probe(self, incident_id: str, result: dict[str, Any]) -> None:
+        self.redis.hset(keys.diagnosis(incident_id), str(result["name"]), json.dumps(result))
 
-    def diagnosis(self, incident_id: str) -> list[dict[str, Any]]:
-        raw = self.redis.hget(keys.incident(incident_id), "diagnosis")
-        return json.loads(raw) if raw else []  # type: ignore[arg-type]
+    def diagnosis(self, incident_id: str) -> dict[str, dict[str, Any]]:
+        """Probe name -> latest result, for the probes that have finished."""
+        raw = self.redis.hgetall(keys.diagnosis(incident_id))
+        return {str(k): json.loads(v) for k, v in raw.items()}  # type: ignore[union-attr]
 
     def claim_page(self, idempotency_key: str, owner: str, hold_seconds: int) -> bool:
         """Claim the right to send one page; False when it is sent or another job holds it.

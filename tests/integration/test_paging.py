@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from receiver.incidents import keys
+from receiver.jobs import PROBES_QUEUE, Kind, Work, make_queue, redis_time
 from rules import load_ruleset
 from tests.integration.conftest import body, checkout_payload, drained, write_rules
 from tests.support.page_receiver import PageReceiver
+from tests.support.wait import wait_until
 
 JSON = {"Content-Type": "application/json"}
 
@@ -74,7 +78,11 @@ async def test_a_rerun_of_the_page_job_does_not_page_twice(
 ) -> None:
     incident_id = await open_incident(client, redis_client)
     work()
-    queue.enqueue_call("workers.jobs.triage", args=(incident_id, 1))  # a duplicate run
+    # duplicate runs of every job the incident had
+    queue.enqueue_call("workers.jobs.page", args=(incident_id, 1, 0, 0))
+    make_queue(queue.connection, PROBES_QUEUE).enqueue_call(
+        "workers.jobs.diagnose", args=(incident_id, 1)
+    )
     work()
     assert len(pages.requests("/primary")) == 1
 
@@ -84,21 +92,28 @@ async def test_slow_probe_does_not_hold_the_page_past_the_budget(
     settings: Any,
     rules_dir: Path,
     pages: PageReceiver,
-    work: Any,
     redis_client: redis.Redis,
 ) -> None:
     from receiver.api.app import create_app
+    from workers.main import build_worker
 
     ruleset = load_ruleset(write_rules(rules_dir, pages, sev1_budget="1s", probe_timeout="8s"))
     client = await aiohttp_client(create_app(settings, ruleset))
     pages.hang("/health", 4)
-    await open_incident(client, redis_client)
-    work()
+    posted = time.monotonic()
+    incident_id = await open_incident(client, redis_client)
+    first = Work(Kind.PAGE, incident_id, 1, 0, 0)
+    due = redis_client.zscore(keys.due(), first.member)
+    assert due is not None
+    # the probe worker is busy with the hanging probe; the budget runs out
+    wait_until(lambda: redis_time(redis_client) >= due, timeout=5, message="budget never ended")
+    pages_only = build_worker(settings, simple=True, queues=("pages",))
+    pages_only.work(burst=True, with_scheduler=True)
     [page] = pages.requests("/primary")
     health = {d["name"]: d for d in page.json["diagnosis"]}["checkout-health"]
-    assert health["outcome"] == "timeout"
+    assert health["outcome"] == "pending"
     assert "1s diagnosis budget" in health["detail"]
-    assert health["duration_s"] < 3
+    assert page.at - posted < 3  # paged at the budget's end, not after the probe
 
 
 CRASH_AFTER_STORE = """
@@ -108,6 +123,8 @@ import redis.asyncio as aioredis
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.ingest import ingest
 from receiver.sources import SOURCES
+from receiver.incidents import keys
+from receiver.jobs import PROBES_QUEUE, Kind, Work, make_queue, redis_time
 from rules import load_ruleset
 
 async def main():
@@ -148,11 +165,12 @@ async def test_crash_between_store_and_enqueue_loses_nothing(
     )
     assert crashed.returncode == -9, crashed.stderr
     incident_id = crashed.stdout.strip()
-    assert redis_client.zcard("triaged:outbox") == 1 and queue.count == 0
+    # stored: the diagnosis and the first page, neither enqueued
+    assert redis_client.zcard("triaged:outbox") == 2 and queue.count == 0
     # a receiver starting later finds the stored work and enqueues it
     client = await aiohttp_client(create_app(settings, load_ruleset(rules_dir)))
     await drained(redis_client)
-    assert queue.count == 1
+    assert make_queue(queue.connection, PROBES_QUEUE).count == 1  # diagnose
     work()
     [page] = pages.requests("/primary")
     assert page.json["incident_id"] == incident_id

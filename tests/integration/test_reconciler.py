@@ -38,8 +38,8 @@ async def test_overdue_step_is_redriven_once_and_counted(
     incident_id = await paged_incident(client, work, redis_client)
     step1 = Work(Kind.PAGE, incident_id, 1, 0, 1)
     overdue(redis_client, step1)
-    assert reconcile(redis_client, queue) == [step1.member]
-    assert reconcile(redis_client, queue) == []  # guarded: one re-drive, not a storm
+    assert reconcile(redis_client, queue.connection) == [step1.member]
+    assert reconcile(redis_client, queue.connection) == []  # guarded: one re-drive, not a storm
     work()
     [lead] = pages.requests("/lead")
     assert lead.json["escalation_step"] == 1
@@ -64,12 +64,12 @@ async def test_held_or_queued_work_is_left_alone(
     step1 = Work(Kind.PAGE, incident_id, 1, 0, 1)
     overdue(redis_client, step1)
     redis_client.set(keys.lease(step1.member), "live-job", ex=15)
-    assert reconcile(redis_client, queue) == []
+    assert reconcile(redis_client, queue.connection) == []
     redis_client.delete(keys.lease(step1.member))
     original = queue.fetch_job(step1.job_id)
     queue.scheduled_job_registry.remove(original)
     queue.enqueue_job(original)  # waiting its turn in a busy queue
-    assert reconcile(redis_client, queue) == []
+    assert reconcile(redis_client, queue.connection) == []
 
 
 async def test_a_job_started_early_by_a_fast_clock_pages_nobody(

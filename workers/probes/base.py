@@ -12,6 +12,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the target answered, wrongly (status, body, refused)
     TIMEOUT = "timeout"  # no answer within the probe's timeout or the diagnosis budget
     ERROR = "error"  # the probe itself could not run (bad spec, crash)
+    PENDING = "pending"  # not finished when the page went out
 
 
 class ProbeResult(BaseModel):
