@@ -6,6 +6,7 @@ ReceiverError
 ├── PayloadTooLarge      413  body over the size limit
 ├── UnsupportedMediaType 415  content type other than JSON (or text/plain where allowed)
 ├── StoreUnavailable     503  Redis unreachable or too slow: the sender must retry
+├── Overloaded           503  at the concurrency limit (load shed): retry after
 ├── IncidentNotFound     404
 ├── TransitionRefused    409  e.g. acknowledging a resolved incident
 └── Unauthorized         401  missing or wrong bearer token / ack signature
@@ -44,6 +45,10 @@ class UnsupportedMediaType(ReceiverError):
 
 
 class StoreUnavailable(ReceiverError):
+    status = 503
+
+
+class Overloaded(ReceiverError):
     status = 503
 
 

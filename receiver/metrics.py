@@ -41,6 +41,13 @@ UNAVAILABLE = Counter(
     registry=REGISTRY,
 )
 
+SHED = Counter(
+    "triaged_load_shed",
+    "Alert posts answered 503 at the concurrency limit (this process).",
+    ("source",),
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

@@ -30,6 +30,7 @@ class Settings(BaseModel):
     api_token: SecretStr | None = None
     ack_key: SecretStr = SecretStr("")
     max_body_bytes: int = 4 * 1024 * 1024
+    max_inflight: int = 256  # alert posts handled at once; beyond: 503 + Retry-After
     redis_timeout: float = 3.0
     outbox_grace_seconds: float = 5.0
     drain_seconds: float = 2.0

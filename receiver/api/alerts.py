@@ -8,16 +8,18 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from receiver import metrics, stats
-from receiver.api.keys import OUTBOX_WAKE, RULESET, SETTINGS, STORE
+from receiver.api.keys import INFLIGHT, OUTBOX_WAKE, RULESET, SETTINGS, STORE
 from receiver.errors import (
+    Overloaded,
     PayloadError,
     PayloadTooLarge,
     StoreUnavailable,
     UnknownSource,
     UnsupportedMediaType,
 )
+from receiver.incidents.store import AsyncIncidentStore
 from receiver.ingest import ingest
-from receiver.sources import SOURCES
+from receiver.sources import SOURCES, Source
 
 routes = web.RouteTableDef()
 
@@ -31,6 +33,19 @@ async def post_alerts(request: web.Request) -> web.Response:
     if source is None:
         raise UnknownSource(f"unknown source {name!r}", known=sorted(SOURCES))
     store = request.app[STORE]
+    inflight = request.app[INFLIGHT]
+    if inflight.full():
+        # shed load deliberately: senders retry 503 (never 429, which Alertmanager
+        # does not retry within its cycle), and nothing was accepted
+        metrics.SHED.labels(source=name).inc()
+        raise Overloaded("receiver is at its concurrency limit; retry", retry_after=1)
+    with inflight:
+        return await _accept(request, name, source, store)
+
+
+async def _accept(
+    request: web.Request, name: str, source: Source, store: AsyncIncidentStore
+) -> web.Response:
     reason = "invalid"
     started = time.perf_counter()
     try:

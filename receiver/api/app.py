@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from receiver import metrics
 from receiver.api import acklinks, alerts, health, incidents
-from receiver.api.keys import DRAINING, OUTBOX_WAKE, RULESET, SETTINGS, STORE
+from receiver.api.keys import DRAINING, INFLIGHT, OUTBOX_WAKE, RULESET, SETTINGS, STORE, InFlight
 from receiver.api.middleware import auth, errors
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.jobs import drain_outbox
@@ -119,6 +119,7 @@ def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
     app[SETTINGS] = settings
     app[RULESET] = ruleset
     app[DRAINING] = asyncio.Event()
+    app[INFLIGHT] = InFlight(settings.max_inflight)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_outbox_ctx)
     for module in (alerts, incidents, acklinks, health):

@@ -15,3 +15,24 @@ RULESET = web.AppKey("ruleset", RuleSet)
 STORE = web.AppKey("store", AsyncIncidentStore)
 OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 DRAINING = web.AppKey("draining", asyncio.Event)
+
+
+class InFlight:
+    """Counts alert posts being handled; ``full()`` past the limit (load shedding)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def full(self) -> bool:
+        return self.count >= self.limit
+
+    def __enter__(self) -> InFlight:
+        self.count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.count -= 1
+
+
+INFLIGHT = web.AppKey("inflight", InFlight)

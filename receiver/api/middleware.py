@@ -26,7 +26,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ReceiverError as exc:
         body = {"error": exc.message, **exc.details}
-        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        retry_after = str(exc.details.get("retry_after", 5))
+        headers = {"Retry-After": retry_after} if exc.status == 503 else None
         return web.json_response(body, status=exc.status, headers=headers)
     except web.HTTPException as exc:
         if exc.status < 400:

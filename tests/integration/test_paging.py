@@ -175,3 +175,21 @@ async def test_crash_between_store_and_enqueue_loses_nothing(
     [page] = pages.requests("/primary")
     assert page.json["incident_id"] == incident_id
     assert (await client.get("/alive")).status == 200
+
+
+async def test_over_the_concurrency_limit_sheds_with_503_and_retry_after(
+    aiohttp_client: Any, redis_url: str, ruleset: Any, redis_client: redis.Redis
+) -> None:
+    from pydantic import SecretStr
+
+    from receiver.api.app import create_app
+    from receiver.settings import Settings
+
+    full = Settings(redis_url=redis_url, ack_key=SecretStr("k"), max_inflight=0)
+    client = await aiohttp_client(create_app(full, ruleset))
+    resp = await client.post(
+        "/api/v1/alerts/alertmanager", data=body(checkout_payload()), headers=JSON
+    )
+    assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    assert "concurrency limit" in (await resp.json())["error"]
+    assert redis_client.zcard(keys.incident_index()) == 0  # nothing half-accepted
