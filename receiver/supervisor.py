@@ -17,7 +17,9 @@ import redis
 
 log = logging.getLogger("triaged.supervisor")
 
-RESTART_DELAY_S = 1.0
+RESTART_DELAY_S = 1.0  # doubled after each quick exit (e.g. Redis down), up to the cap
+RESTART_DELAY_CAP_S = 8.0
+STABLE_AFTER_S = 30.0  # a child that ran this long starts the delay afresh
 STOP_GRACE_S = 10.0
 
 
@@ -109,6 +111,8 @@ class Child:
     args: list[str]
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    started_at: float = 0.0
+    delay: float = RESTART_DELAY_S
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Supervisor:
         child.process = subprocess.Popen(
             child.args, env=self.env, stdin=subprocess.DEVNULL, start_new_session=True
         )
+        child.started_at = time.monotonic()
         log.info("started %s (pid %d)", child.name, child.process.pid)
 
     def request_stop(self, signum: int, frame: object) -> None:
@@ -147,8 +152,15 @@ class Supervisor:
         if code is None or self.stopping:
             return
         now = time.monotonic()
-        due = self._next_start.setdefault(child.name, now + RESTART_DELAY_S)
-        if now < due:
+        if child.name not in self._next_start:
+            ran = now - child.started_at
+            child.delay = (
+                RESTART_DELAY_S
+                if ran > STABLE_AFTER_S
+                else min(RESTART_DELAY_CAP_S, child.delay * 2 if child.restarts else child.delay)
+            )
+            self._next_start[child.name] = now + child.delay
+        if now < self._next_start[child.name]:
             return
         del self._next_start[child.name]
         child.restarts += 1
