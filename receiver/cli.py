@@ -180,7 +180,7 @@ def run(
         for i in range(probe_workers)
     ]
     try:
-        code = Supervisor(children, env).run()
+        code = Supervisor(children, env, redis=embedded).run()
     finally:
         if embedded is not None:
             embedded.stop()

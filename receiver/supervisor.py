@@ -121,6 +121,7 @@ class Supervisor:
 
     children: list[Child]
     env: dict[str, str]
+    redis: EmbeddedRedis | None = None  # restarted too when it dies (same port, same AOF)
     stopping: bool = False
     _next_start: dict[str, float] = field(default_factory=dict)
 
@@ -141,10 +142,22 @@ class Supervisor:
             self._start(child)
         while not self.stopping:
             time.sleep(0.2)
+            self._watch_redis()
             for child in self.children:
                 self._watch(child)
         self.stop_all()
         return 0
+
+    def _watch_redis(self) -> None:
+        proc = self.redis.process if self.redis else None
+        if self.redis is None or proc is None or proc.poll() is None or self.stopping:
+            return
+        log.error("embedded redis-server exited with %s; restarting it", proc.returncode)
+        try:
+            self.redis.start()
+        except RuntimeError as exc:
+            log.error("%s; will retry", exc)
+            time.sleep(RESTART_DELAY_S)
 
     def _watch(self, child: Child) -> None:
         assert child.process is not None

@@ -1,10 +1,11 @@
-"""run_worker(): an RQ worker (with scheduler) tuned for a pager, not RQ's defaults."""
+"""run_worker(): an RQ worker tuned for a pager, not RQ's defaults, with its auditor."""
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
 import os
+from multiprocessing.process import BaseProcess
 
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
@@ -14,13 +15,18 @@ from receiver.jobs import PROBES_QUEUE, QUEUE, make_queue
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.context import WorkerContext, activate, deactivate
-from workers.reconciler import run_reconciler
+from workers.reconciler import run_auditor
+
+log = logging.getLogger(__name__)
 
 
 class _ContextMixin:
-    """Opens a WorkerContext around every job, in the process that runs the job."""
+    """Opens a WorkerContext around every job, in the process that runs the job, and
+    keeps the auditor process (workers.reconciler.run_auditor) alive beside it."""
 
     triaged_settings: Settings
+    auditor: BaseProcess | None = None
+    with_auditor: bool = False  # run_worker turns it on; in-process test workers run none
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         ctx = WorkerContext.open(self.triaged_settings)
@@ -30,6 +36,29 @@ class _ContextMixin:
         finally:
             deactivate(token)
             ctx.close()
+
+    def run_maintenance_tasks(self) -> None:
+        self.ensure_auditor()
+        super().run_maintenance_tasks()  # type: ignore[misc]
+
+    def ensure_auditor(self) -> None:
+        """Start the auditor, or start it again if it died."""
+        if not self.with_auditor or (self.auditor is not None and self.auditor.is_alive()):
+            return
+        if self.auditor is not None:
+            log.warning("auditor process exited with %s; restarting", self.auditor.exitcode)
+        self.auditor = multiprocessing.get_context("spawn").Process(
+            target=run_auditor,
+            args=(self.triaged_settings, os.getpid()),
+            name="triaged-auditor",
+            daemon=True,
+        )
+        self.auditor.start()
+
+    def stop_auditor(self) -> None:
+        if self.auditor is not None and self.auditor.is_alive():
+            self.auditor.terminate()
+            self.auditor.join(5)
 
 
 class TriagedWorker(_ContextMixin, Worker):
@@ -67,17 +96,12 @@ def build_worker(
 def run_worker(
     settings: Settings, queues: tuple[str, ...] = ("pages", "probes"), burst: bool = False
 ) -> bool:
-    """Work the queues, run RQ's scheduler and the reconciler, until stopped."""
+    """Work the queues, with the auditor (scheduled jobs by Redis time, reconciler)
+    beside, until stopped. RQ's own scheduler is not used: see workers.scheduling."""
     worker = build_worker(settings, queues=queues)
-    auditor = multiprocessing.get_context("spawn").Process(
-        target=run_reconciler,
-        args=(settings, os.getpid()),
-        name="triaged-reconciler",
-        daemon=True,
-    )
-    auditor.start()
+    worker.with_auditor = True  # type: ignore[attr-defined]
+    worker.ensure_auditor()  # type: ignore[attr-defined]
     try:
-        return bool(worker.work(burst=burst, with_scheduler=True, logging_level=logging.INFO))
+        return bool(worker.work(burst=burst, with_scheduler=False, logging_level=logging.INFO))
     finally:
-        auditor.terminate()
-        auditor.join(5)
+        worker.stop_auditor()  # type: ignore[attr-defined]

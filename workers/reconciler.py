@@ -28,10 +28,13 @@ from receiver.jobs import Work, enqueue, queue_for, redis_time
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.lease import LEASE_TTL_S
+from workers.scheduling import enqueue_due
 
 log = logging.getLogger("triaged.reconciler")
 
 PERIOD_S = 1.0
+# How often due scheduled jobs are moved to their queues.
+TICK_S = 0.2
 # Overdue by more than this: RQ's scheduler polls once a second and may be late.
 GRACE_S = 1.5
 # At most one re-drive of one member in this period (a queue backlog is not a loss).
@@ -87,18 +90,28 @@ def reconcile(redis: Redis, raw: Redis, limit: int = 200) -> list[str]:
     return redriven
 
 
-def run_reconciler(settings: Settings, parent_pid: int) -> None:
-    """Reconcile once a second until the parent worker process is gone."""
+def run_auditor(settings: Settings, parent_pid: int) -> None:
+    """Until the parent worker process is gone: move due scheduled jobs to their
+    queues every ``TICK_S`` and reconcile once a second, one auditor at a time
+    across all workers (a short Redis lock; another takes over within a second)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
     text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
     raw = sync_client(settings.redis_url, **timeouts)
+    token = str(os.getpid())
+    last_pass = 0.0
     while os.getppid() == parent_pid:
         try:
-            if text.set(keys.reconciler_lock(), str(os.getpid()), nx=True, px=int(PERIOD_S * 900)):
-                reconcile(text, raw)
+            lock = keys.reconciler_lock()
+            if text.set(lock, token, nx=True, px=1000) or text.get(lock) == token:
+                text.pexpire(lock, 1000)
+                now = redis_time(raw)
+                enqueue_due(raw, now)
+                if now - last_pass >= PERIOD_S:
+                    reconcile(text, raw)
+                    last_pass = now
         except RedisError as exc:
-            log.warning("reconciler pass failed, will retry: %s", exc)
-        time.sleep(PERIOD_S)
+            log.warning("auditor pass failed, will retry: %s", exc)
+        time.sleep(TICK_S)

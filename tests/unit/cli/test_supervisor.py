@@ -27,3 +27,24 @@ def test_exited_child_is_restarted_with_growing_delay(monkeypatch) -> None:  # t
         sup.stopping = True
         runner.join(20)
     assert sleeper.process is not None and sleeper.process.poll() is not None
+
+
+def test_embedded_redis_is_restarted_on_its_port_with_its_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import redis
+
+    from receiver.supervisor import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    redis.Redis.from_url(url).set("kept", "yes")
+    sup = Supervisor([], env={}, redis=server)
+    try:
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        sup._watch_redis()
+        client = redis.Redis.from_url(url)
+        # same port; the AOF is written before Redis answers, so a SIGKILL loses nothing
+        assert client.get("kept") == b"yes"
+    finally:
+        server.stop()
