@@ -165,21 +165,41 @@ def due_at(connection: Redis, work: Work) -> float | None:
 def drain_outbox(connection: Redis, limit: int = 500) -> int:
     """Enqueue (or schedule, when due later) stored work still in the outbox.
 
-    An entry leaves the outbox only after its job is enqueued (or known to exist),
-    so a crash anywhere in between leaves it for the next drain. Returns how many
-    entries were handled.
+    One batch costs three round trips whatever its size: read the entries, read
+    their due times, then one MULTI/EXEC that creates every job and removes the
+    entries. An entry leaves the outbox only together with its job, so a crash
+    anywhere leaves it for the next drain. A second receiver draining the same entry
+    at once enqueues the same job id twice; the job is idempotent (due set, lease,
+    page claims), so the repeat does nothing. Returns how many entries were handled.
     """
     entries = connection.zrange(keys.outbox(), 0, limit - 1)
     if not entries:
         return 0
-    now = redis_time(connection)
-    for entry in entries:
-        text = entry.decode() if isinstance(entry, bytes) else str(entry)
-        work = Work.from_member(text)
-        due = due_at(connection, work)
-        if due is not None and due > now:
-            _enqueue_at(connection, work, due)
-        elif work.kind is Kind.DIAGNOSE or due is not None:
-            enqueue(connection, work)
-        connection.zrem(keys.outbox(), entry)
+    works = [Work.from_member(e.decode() if isinstance(e, bytes) else str(e)) for e in entries]
+    with connection.pipeline(transaction=False) as pipe:
+        for work in works:
+            pipe.zscore(keys.due(), work.member)
+        pipe.time()
+        *dues, (seconds, micros) = pipe.execute()
+    now = float(seconds) + float(micros) / 1e6
+    with connection.pipeline(transaction=True) as pipe:
+        for work, due in zip(works, dues, strict=True):
+            if due is None and work.kind is not Kind.DIAGNOSE:
+                continue  # done already
+            queue = queue_for(connection, work)
+            job = queue.create_job(
+                FUNCTIONS[work.kind],
+                args=work.args,
+                job_id=work.job_id,
+                timeout=JOB_TIMEOUT,
+                result_ttl=RESULT_TTL,
+                failure_ttl=RESULT_TTL,
+                retry=Retry(max=5, interval=[2, 5, 10, 20, 30]),
+            )
+            if due is not None and float(due) > now:
+                queue.schedule_job(job, datetime.fromtimestamp(float(due), UTC), pipeline=pipe)
+            else:
+                queue.enqueue_job(job, pipeline=pipe)
+        pipe.zrem(keys.outbox(), *entries)
+        pipe.execute()
     return len(entries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
 
@@ -81,6 +82,11 @@ class Decision(_Snapshot):
     repeat: int
     business_hours: BusinessHours
     rules_version: str
+
+    @cached_property
+    def as_json(self) -> str:
+        """The decision as stored with every alert it classifies (encoded once)."""
+        return self.model_dump_json()
 
     def deadline(self, now: datetime) -> datetime | None:
         """The response deadline for an incident classified at ``now`` (tz-aware)."""

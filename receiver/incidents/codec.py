@@ -78,7 +78,7 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
             "starts_at": a.starts_at,
             "rank": d.severity.rank,
             "severity": d.severity.value,
-            "decision": d.model_dump_json(),
+            "decision": d.as_json,
             "why": d.why,
             **first_page(d),
             "summary": f"{a.status.value}: {a.summary}",
