@@ -6,8 +6,11 @@ the job through a context variable set by ``workers.main.TriagedWorker``.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
 import random
+import ssl
 from dataclasses import dataclass, field
 
 import httpx
@@ -18,6 +21,13 @@ from receiver.redisconn import sync_client
 from receiver.settings import Settings
 
 _CURRENT: contextvars.ContextVar[WorkerContext] = contextvars.ContextVar("triaged_worker")
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The certificate store, loaded once per worker process (before RQ forks a job:
+    loading it costs 15-35 ms, which every page would otherwise pay)."""
+    return httpx.create_ssl_context()
 
 
 @dataclass
@@ -39,13 +49,34 @@ class WorkerContext:
             redis=text,
             store=IncidentStore(text),
             raw=raw,
-            http=httpx.Client(trust_env=False, follow_redirects=False),
+            http=httpx.Client(trust_env=False, follow_redirects=False, verify=tls_context()),
         )
 
     def close(self) -> None:
         self.http.close()
         self.redis.close()
         self.raw.close()
+
+
+def warm_up() -> None:
+    """Load, in the worker before it forks, what every job would otherwise load on its
+    first request (httpx's sync and async transports, asyncio): ~40 ms a job. One
+    connection attempt each to a closed port on 127.0.0.1, refused at once."""
+    target = "http://127.0.0.1:9/"
+    with httpx.Client(trust_env=False, verify=tls_context()) as client:
+        try:
+            client.get(target, timeout=0.5)
+        except httpx.HTTPError:
+            pass
+
+    async def attempt() -> None:
+        async with httpx.AsyncClient(trust_env=False, verify=tls_context()) as client:
+            try:
+                await client.get(target, timeout=0.5)
+            except httpx.HTTPError:
+                pass
+
+    asyncio.run(attempt())
 
 
 def current() -> WorkerContext:

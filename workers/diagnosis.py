@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from rules.engine import NamedProbe
+from workers.context import tls_context
 from workers.probes import http
 from workers.probes.base import Outcome, ProbeResult
 
@@ -38,7 +39,9 @@ async def _run_one(probe: NamedProbe, client: httpx.AsyncClient) -> ProbeResult:
 async def _run_all(
     probes: Sequence[NamedProbe], report: Callable[[ProbeResult], None]
 ) -> list[ProbeResult]:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    async with httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, verify=tls_context()
+    ) as client:
         results = []
         for finished in asyncio.as_completed([_run_one(p, client) for p in probes]):
             result = await finished

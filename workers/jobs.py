@@ -1,7 +1,7 @@
 """RQ entry points (enqueued by dotted name): thin, ids only.
 
-    diagnose(incident_id, generation)        (probes queue) run the probes; bring the
-                                             first page forward when they are done
+    diagnose(incident_id, generation)        (probes queue) run the probes; send the
+                                             first page when they are done in time
     page(incident_id, generation, cycle, step)  an escalation step, unless acknowledged;
                                              step 0 also applies the severity's paging
                                              mode and schedules the response deadline
@@ -24,7 +24,7 @@ from typing import Any
 
 from receiver import acklink, stats
 from receiver.incidents import keys
-from receiver.jobs import Kind, Work, done, due_at, enqueue, redis_time, reschedule, schedule
+from receiver.jobs import Kind, Work, done, due_at, redis_time, reschedule, schedule
 from receiver.model import Incident
 from rules import PageMode, is_open, next_open, response_deadline
 from rules.engine import ResolvedContact
@@ -95,13 +95,14 @@ def diagnose(incident_id: str, generation: int) -> str:
         )
 
     run_probes(incident.decision.probes, report)
+    # Diagnosed within the budget: the first page goes now, from here (one job hop
+    # less); its budget-end job on the pages queue then finds it done. Were the
+    # probes slow, that job has paged already and the step is no longer due.
     first = Work(Kind.PAGE, incident_id, generation, 0, 0)
-    now = redis_time(ctx.redis)
-    due = due_at(ctx.redis, first)
-    if due is not None and due > now:
-        ctx.redis.zadd(keys.due(), {first.member: now}, xx=True)
-        enqueue(ctx.raw, first, job_id=f"{first.job_id}-diagnosed")
-    return "diagnosed"
+    if due_at(ctx.redis, first) is None:
+        return "diagnosed"
+    ctx.redis.zadd(keys.due(), {first.member: redis_time(ctx.redis)}, xx=True)
+    return f"diagnosed, {_page_now(ctx, first)}"
 
 
 def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
@@ -111,6 +112,10 @@ def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
     not_due = _not_due(ctx, work)
     if not_due:
         return not_due
+    return _page_now(ctx, work)
+
+
+def _page_now(ctx: WorkerContext, work: Work) -> str:
     with lease(ctx.redis, work.member) as held:
         if not held:
             return "busy"

@@ -11,10 +11,13 @@ from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+# The jobs' module, imported here so that every forked job starts with it loaded
+# (RQ imports a job's function by name; in a fresh fork that costs ~100 ms).
+import workers.jobs  # noqa: F401
 from receiver.jobs import PROBES_QUEUE, QUEUE, make_queue
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
-from workers.context import WorkerContext, activate, deactivate
+from workers.context import WorkerContext, activate, deactivate, warm_up
 from workers.reconciler import run_auditor
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ def build_worker(
     ``queues`` are worked in order: pages before probes.
     """
     connection = sync_client(settings.redis_url, socket_connect_timeout=5.0)
+    warm_up()  # loaded here, inherited by every forked job
     cls = TriagedSimpleWorker if simple else TriagedWorker
     worker = cls(
         [make_queue(connection, QUEUE_NAMES[q]) for q in queues],
