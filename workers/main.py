@@ -83,7 +83,6 @@ def build_worker(
     ``queues`` are worked in order: pages before probes.
     """
     connection = sync_client(settings.redis_url, socket_connect_timeout=5.0)
-    warm_up()  # loaded here, inherited by every forked job
     cls = TriagedSimpleWorker if simple else TriagedWorker
     worker = cls(
         [make_queue(connection, QUEUE_NAMES[q]) for q in queues],
@@ -102,6 +101,7 @@ def run_worker(
 ) -> bool:
     """Work the queues, with the auditor (scheduled jobs by Redis time, reconciler)
     beside, until stopped. RQ's own scheduler is not used: see workers.scheduling."""
+    warm_up()  # loaded here, inherited by every forked job
     worker = build_worker(settings, queues=queues)
     worker.with_auditor = True  # type: ignore[attr-defined]
     worker.ensure_auditor()  # type: ignore[attr-defined]
