@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from receiver import stats
 from receiver.fingerprint import group_id
 from receiver.model import (
@@ -56,7 +58,9 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
                 "group_key": a.group_key,
                 "source": a.source,
                 "candidate_id": new_incident_id(),
-                "labels_json": json.dumps(a.group_labels or a.labels, sort_keys=True),
+                "labels_json": orjson.dumps(
+                    a.group_labels or a.labels, option=orjson.OPT_SORT_KEYS
+                ).decode(),
                 "alerts": [],
                 "open": None,
             },
@@ -103,7 +107,7 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
         "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
         "groups": list(groups.values()),
     }
-    return json.dumps(request)
+    return orjson.dumps(request).decode()
 
 
 def _opt_dt(value: str | None) -> datetime | None:
