@@ -1,6 +1,7 @@
 """THE pipeline, in one function: body -> payload -> alerts -> classified -> stored.
 
-Enqueueing happens after, from the outbox (``receiver.jobs.drain_outbox``), so the
+Enqueueing happens after, from the outbox (``receiver.jobs.drain_outbox``, run by
+the workers' auditors, woken by the ingest script), so the
 answer never waits on RQ and a crash between storing and enqueueing loses nothing.
 """
 

@@ -32,7 +32,6 @@ class Settings(BaseModel):
     max_body_bytes: int = 4 * 1024 * 1024
     max_inflight: int = 256  # alert posts handled at once; beyond: 503 + Retry-After
     redis_timeout: float = 3.0
-    outbox_grace_seconds: float = 5.0
     drain_seconds: float = 2.0
     shutdown_seconds: float = 10.0
     worker_ttl: int = 30

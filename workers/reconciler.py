@@ -24,7 +24,7 @@ from rq.job import JobStatus
 from receiver import stats
 from receiver.incidents import keys
 from receiver.incidents.sync_store import IncidentStore
-from receiver.jobs import Work, enqueue, queue_for, redis_time
+from receiver.jobs import Work, drain_outbox, enqueue, queue_for, redis_time
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from workers.lease import LEASE_TTL_S
@@ -91,9 +91,10 @@ def reconcile(redis: Redis, raw: Redis, limit: int = 200) -> list[str]:
 
 
 def run_auditor(settings: Settings, parent_pid: int) -> None:
-    """Until the parent worker process is gone: move due scheduled jobs to their
-    queues every ``TICK_S`` and reconcile once a second, one auditor at a time
-    across all workers (a short Redis lock; another takes over within a second)."""
+    """Until the parent worker process is gone: hand the outbox to RQ as soon as
+    ingest wakes it; move due scheduled jobs to their queues every ``TICK_S`` and
+    reconcile once a second, one auditor at a time across all workers (a short
+    Redis lock; another takes over within a second)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -112,6 +113,20 @@ def run_auditor(settings: Settings, parent_pid: int) -> None:
                 if now - last_pass >= PERIOD_S:
                     reconcile(text, raw)
                     last_pass = now
+            drain(raw, token)
+            raw.blpop([keys.wake()], timeout=TICK_S)  # woken at once by new work
+            drain(raw, token)
         except RedisError as exc:
             log.warning("auditor pass failed, will retry: %s", exc)
-        time.sleep(TICK_S)
+            time.sleep(TICK_S)
+
+
+def drain(raw: Redis, token: str) -> int:
+    """Hand the outbox's stored work to RQ, one drainer at a time (any auditor)."""
+    if not raw.set(keys.drain_lock(), token, nx=True, px=5000):
+        return 0
+    try:
+        return drain_outbox(raw)
+    finally:
+        if raw.get(keys.drain_lock()) == token.encode():
+            raw.delete(keys.drain_lock())

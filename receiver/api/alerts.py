@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from receiver import metrics, stats
-from receiver.api.keys import INFLIGHT, OUTBOX_WAKE, RULESET, SETTINGS, STORE
+from receiver.api.keys import INFLIGHT, RULESET, SETTINGS, STORE
 from receiver.errors import (
     Overloaded,
     PayloadError,
@@ -74,7 +74,6 @@ async def _accept(
         raise
     finally:
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
-    request.app[OUTBOX_WAKE].set()
     return web.json_response(
         {
             "status": "accepted",

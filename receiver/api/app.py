@@ -9,15 +9,13 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from receiver import metrics
 from receiver.api import acklinks, alerts, health, incidents
-from receiver.api.keys import DRAINING, INFLIGHT, OUTBOX_WAKE, RULESET, SETTINGS, STORE, InFlight
+from receiver.api.keys import DRAINING, INFLIGHT, RULESET, SETTINGS, STORE, InFlight
 from receiver.api.middleware import auth, errors
 from receiver.incidents.store import AsyncIncidentStore
-from receiver.jobs import drain_outbox
-from receiver.redisconn import async_client, sync_client
+from receiver.redisconn import async_client
 from receiver.settings import Settings
 from rules import RuleSet
 
@@ -43,41 +41,6 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = AsyncIncidentStore(client)
     yield
     await client.aclose()
-
-
-async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Enqueue what ingest stored: at once when woken by a POST, and every second for
-    whatever an earlier process stored but did not enqueue (crash, Redis blip)."""
-    settings = app[SETTINGS]
-    wake = asyncio.Event()
-    app[OUTBOX_WAKE] = wake
-    connection = sync_client(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-    )
-
-    async def loop() -> None:
-        while True:
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=OUTBOX_PERIOD_SECONDS)
-            except TimeoutError:
-                pass
-            wake.clear()
-            try:
-                await asyncio.to_thread(drain_outbox, connection)
-            except (RedisError, OSError) as exc:
-                log.warning("outbox drain failed, will retry: %s", exc)
-                await asyncio.sleep(OUTBOX_PERIOD_SECONDS)
-
-    task = asyncio.create_task(loop(), name="outbox")
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    connection.close()
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -121,7 +84,6 @@ def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
     app[DRAINING] = asyncio.Event()
     app[INFLIGHT] = InFlight(settings.max_inflight)
     app.cleanup_ctx.append(_store_ctx)
-    app.cleanup_ctx.append(_outbox_ctx)
     for module in (alerts, incidents, acklinks, health):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)

@@ -13,7 +13,6 @@ from rules import RuleSet
 SETTINGS = web.AppKey("settings", Settings)
 RULESET = web.AppKey("ruleset", RuleSet)
 STORE = web.AppKey("store", AsyncIncidentStore)
-OUTBOX_WAKE = web.AppKey("outbox_wake", asyncio.Event)
 DRAINING = web.AppKey("draining", asyncio.Event)
 
 

@@ -17,6 +17,9 @@ local function plan(id, gen, decided)
   end
   redis.call('ZADD', P .. 'due', 'NX', redis_now + decided.first_page_delay, first)
   redis.call('ZADD', P .. 'outbox', req.now_ts, first)
+  -- wake an auditor blocked on this list (one token is enough)
+  redis.call('LPUSH', P .. 'wake', '1')
+  redis.call('LTRIM', P .. 'wake', 0, 0)
 end
 
 local function tl(id, kind, detail)

@@ -43,6 +43,17 @@ def outbox() -> str:
     return f"{PREFIX}outbox"
 
 
+def wake() -> str:
+    """List of at most one token: pushed by ingest when the outbox has new work, so
+    an auditor blocked on it drains at once instead of at its next tick."""
+    return f"{PREFIX}wake"
+
+
+def drain_lock() -> str:
+    """String with a TTL: one outbox drain at a time."""
+    return f"{PREFIX}drain-lock"
+
+
 def due() -> str:
     """Sorted set: work members (``page:<id>:<gen>:<cycle>:<step>``) by due time
     (Redis time); a member leaves when its job has done the work."""

@@ -13,7 +13,7 @@ import redis
 from pydantic import SecretStr
 
 from receiver.api.app import create_app
-from receiver.jobs import make_queue
+from receiver.jobs import drain_outbox, make_queue
 from receiver.settings import Settings
 from rules import RuleSet, load_ruleset
 from tests.support.page_receiver import PageReceiver
@@ -136,14 +136,15 @@ def queue(redis_url: str, redis_client: redis.Redis) -> Any:
 
 
 async def drained(redis_client: redis.Redis, timeout: float = 5.0) -> None:
-    """Await the receiver's outbox task handing every stored piece of work to RQ."""
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while redis_client.zcard("triaged:outbox") > 0:
-        assert time.monotonic() < deadline, "outbox not drained"
-        await asyncio.sleep(0.02)
+    """Hand the stored work to RQ, as a worker's auditor does when ingest wakes it
+    (these in-process tests run no auditor)."""
+    pool = redis_client.connection_pool
+    kwargs = {**pool.connection_kwargs, "decode_responses": False}
+    raw = redis.Redis(connection_pool=redis.ConnectionPool(pool.connection_class, **kwargs))
+    drain_outbox(raw)
+    raw.close()
+    assert redis_client.zcard("triaged:outbox") == 0
+    assert redis_client.llen("triaged:wake") <= 1
 
 
 def come_due(redis_client: redis.Redis, queue: Any, work: Any) -> None:

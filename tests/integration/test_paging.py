@@ -167,7 +167,7 @@ async def test_crash_between_store_and_enqueue_loses_nothing(
     incident_id = crashed.stdout.strip()
     # stored: the diagnosis and the first page, neither enqueued
     assert redis_client.zcard("triaged:outbox") == 2 and queue.count == 0
-    # a receiver starting later finds the stored work and enqueues it
+    # an auditor finds the stored work and enqueues it
     client = await aiohttp_client(create_app(settings, load_ruleset(rules_dir)))
     await drained(redis_client)
     assert make_queue(queue.connection, PROBES_QUEUE).count == 1  # diagnose
