@@ -9,13 +9,8 @@ from collections.abc import Mapping
 
 def fingerprint(labels: Mapping[str, str]) -> str:
     """Return a stable 16-hex-digit hash of the sorted label set."""
-    h = hashlib.sha256()
-    for name in sorted(labels):
-        h.update(name.encode())
-        h.update(b"\xff")
-        h.update(labels[name].encode())
-        h.update(b"\xfe")
-    return h.hexdigest()[:16]
+    text = "".join(f"{name}\xff{labels[name]}\xfe" for name in sorted(labels))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def group_id(source: str, group_key: str) -> str:

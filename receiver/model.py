@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from rules import Decision, Severity
 
@@ -25,19 +25,11 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-def _check_text(value: str) -> str:
-    """Refuse text that cannot be stored as UTF-8 (lone surrogates) or holds NUL."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("text is not valid UTF-8 (lone surrogate)") from exc
-    if "\x00" in value:
-        raise ValueError("text contains a NUL byte")
-    return value
-
-
 class Alert(BaseModel):
     """One alert, normalized from whatever the sender sent.
+
+    Its text is valid UTF-8 without NUL: the edge (``receiver.ingest.parse_json``)
+    refuses bodies that are not, before any model is built.
 
     Attributes:
         source: the adapter that produced it (URL segment, e.g. ``alertmanager``).
@@ -58,14 +50,6 @@ class Alert(BaseModel):
     generator_url: str | None = None
     group_key: str
     group_labels: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("labels", "annotations", "group_labels")
-    @classmethod
-    def _valid_text(cls, value: dict[str, str]) -> dict[str, str]:
-        for k, v in value.items():
-            _check_text(k)
-            _check_text(v)
-        return value
 
     @property
     def summary(self) -> str:
