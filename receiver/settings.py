@@ -34,5 +34,7 @@ class Settings(BaseModel):
     redis_timeout: float = 3.0
     drain_seconds: float = 2.0
     shutdown_seconds: float = 10.0
-    worker_ttl: int = 30
+    # RQ's dequeue blocks worker_ttl - 15 s, so 20 gives a maintenance step (which
+    # also restarts a dead auditor) at least every ~5 s
+    worker_ttl: int = 20
     maintenance_interval: int = 5

@@ -286,14 +286,25 @@ def _send_step(
     budget: float,
 ) -> None:
     contacts = incident.decision.steps[step].contacts
-    ctx.store.record(
-        incident.id,
-        "escalation_step",
-        f"{reason}: paging {', '.join(c.name for c in contacts)}",
-        _now(),
-        stats=stats.count("triaged_escalation_steps_total", severity=incident.severity.value),
-        step=step,
-    )
+    who = ", ".join(c.name for c in contacts)
+    marker = keys.step_started(f"{work.member}:{cycle}")
+    if ctx.redis.set(marker, "1", nx=True, ex=30 * 24 * 3600):
+        ctx.store.record(
+            incident.id,
+            "escalation_step",
+            f"{reason}: paging {who}",
+            _now(),
+            stats=stats.count("triaged_escalation_steps_total", severity=incident.severity.value),
+            step=step,
+        )
+    else:
+        ctx.store.record(
+            incident.id,
+            "escalation_step_resumed",
+            f"{reason}: resuming (pages already sent are not sent again): {who}",
+            _now(),
+            step=step,
+        )
     run = _Step(ctx, incident, work, cycle, step, reason, budget, _diagnosis(ctx, incident))
     targets = [(c, i) for c in contacts for i in range(len(c.channels))]
     with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
+import uuid
 from datetime import UTC, datetime
 
 from redis import Redis
@@ -71,6 +73,10 @@ def reconcile(redis: Redis, raw: Redis, limit: int = 200) -> list[str]:
         work = Work.from_member(str(member))
         if redis.exists(keys.lease(work.member)) or not _abandoned(raw, work, now):
             continue
+        # the job may have finished since the overdue list was read: done work is
+        # no longer due, and must not be re-driven (nor counted)
+        if redis.zscore(keys.due(), work.member) is None or redis.exists(keys.lease(work.member)):
+            continue
         if not redis.set(keys.redrive_guard(work.member), "1", nx=True, ex=REDRIVE_GUARD_S):
             continue
         count = int(redis.hincrby(keys.redrive_counts(), work.member, 1))  # type: ignore[arg-type]
@@ -101,7 +107,8 @@ def run_auditor(settings: Settings, parent_pid: int) -> None:
     timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
     text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
     raw = sync_client(settings.redis_url, **timeouts)
-    token = str(os.getpid())
+    # unique across hosts and containers (where PIDs repeat); the PID comes first
+    token = f"{os.getpid()}@{socket.gethostname()}/{uuid.uuid4().hex[:8]}"
     last_pass = 0.0
     while os.getppid() == parent_pid:
         try:

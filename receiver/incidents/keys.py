@@ -80,6 +80,12 @@ def reconciler_lock() -> str:
     return f"{PREFIX}reconciler-lock"
 
 
+def step_started(member: str) -> str:
+    """String: set by the first run of an escalation step, so a re-drive of it is
+    recorded as a resumption and not counted twice."""
+    return f"{PREFIX}started:{member}"
+
+
 def page_claim(idempotency_key: str) -> str:
     """String: ``sending`` while one worker sends a page, ``sent`` after."""
     return f"{PREFIX}page:{idempotency_key}"

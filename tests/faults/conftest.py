@@ -34,8 +34,12 @@ from tests.support.daemon import TriagedProcess
 from tests.support.payloads import alertmanager_payload, encode_like_alertmanager, group_key_for
 from tests.support.wait import wait_until
 
-QUEUE = "triaged"
-SCHEDULER_LOCK = f"rq:scheduler-lock:{QUEUE}"
+QUEUE = "triaged"  # pages, escalation steps, deadlines
+PROBES_QUEUE = "triaged-probes"  # diagnosis
+QUEUES = (QUEUE, PROBES_QUEUE)
+# The auditors' lock (PX 1000, renewed every 0.2 s by its holder): its value is the PID
+# of the auditor process that moves scheduled jobs and runs the reconciler.
+AUDITOR_LOCK = "triaged:reconciler-lock"
 
 # -- rules -------------------------------------------------------------------------
 
@@ -152,35 +156,6 @@ def redis_port(proc: psutil.Process) -> int:
     return int(listening[0])
 
 
-# What a redis-server needs to come back as it was: same port, same files (AOF).
-_RESTART_SETTINGS = (
-    "bind",
-    "port",
-    "dir",
-    "appendonly",
-    "appendfsync",
-    "save",
-    "logfile",
-    "maxmemory-policy",
-)
-
-
-def redis_restart_command(proc: psutil.Process, client: redis.Redis) -> list[str]:
-    """The command line that starts this redis-server again with the same settings.
-
-    Its own title replaced its arguments in /proc, so they are read back with
-    CONFIG GET (while it still runs) and the binary from psutil's ``exe()``."""
-    args = [proc.exe()]
-    for name in _RESTART_SETTINGS:
-        raw = client.config_get(name)
-        value = raw.get(name) if raw else None
-        if value is None:
-            continue
-        value = value.decode() if isinstance(value, bytes) else str(value)
-        args += [f"--{name}", value]
-    return [*args, "--daemonize", "no"]
-
-
 def redis_client_of(triaged: TriagedProcess, **kwargs: Any) -> redis.Redis:
     """A client of ``triaged run``'s embedded Redis (port read from its command line)."""
     port = redis_port(redis_server_of(triaged))
@@ -202,7 +177,8 @@ def workers_of(triaged: TriagedProcess) -> list[psutil.Process]:
 
 def work_horse_of(worker: psutil.Process) -> psutil.Process | None:
     """The RQ work horse of ``worker``: the child that made itself a process group
-    leader (``os.setpgrp()`` after the fork; the scheduler child keeps the worker's)."""
+    leader (``os.setpgrp()`` after the fork; the auditor and multiprocessing's
+    resource tracker keep the worker's group)."""
     try:
         kids = worker.children()
     except psutil.NoSuchProcess:
@@ -225,17 +201,35 @@ def talks_to(proc: psutil.Process, port: int) -> bool:
     return any(c.raddr and c.raddr.port == port for c in conns)
 
 
-def scheduler_pid(client: redis.Redis) -> int | None:
-    """PID of the process holding RQ 2.12's scheduler lock for the queue.
+def is_auditor(cmdline: Sequence[str]) -> bool:
+    """The auditor is a ``multiprocessing`` spawn child of its worker (``python -c
+    'from multiprocessing.spawn import spawn_main; ...' --multiprocessing-fork``); the
+    resource tracker, its sibling, runs ``multiprocessing.resource_tracker``."""
+    return any("multiprocessing.spawn" in a for a in cmdline)
 
-    ``rq:scheduler-lock:<queue>`` holds the scheduler's name; ``rq:scheduler:<name>``
-    is its hash, whose ``pid`` the scheduler process wrote itself (register_birth).
-    """
-    name = client.get(SCHEDULER_LOCK)
-    if not name:
-        return None
-    raw = client.hget(f"rq:scheduler:{name.decode() if isinstance(name, bytes) else name}", "pid")
-    return int(raw) if raw else None
+
+def auditors_of(worker: psutil.Process) -> list[psutil.Process]:
+    """The live auditor process(es) of one ``triaged worker``."""
+    return children_matching(worker.pid, is_auditor)
+
+
+def auditor_pid(client: redis.Redis) -> int | None:
+    """PID of the auditor holding the auditors' lock (its value: ``pid@host/nonce``)."""
+    raw = client.get(AUDITOR_LOCK)
+    return int(raw.decode().split("@", 1)[0]) if raw else None
+
+
+def lock_holder(client: redis.Redis, workers: Sequence[psutil.Process]) -> psutil.Process:
+    """The live auditor holding the lock, checked to be an auditor child of one of
+    ``workers``; waits (bounded) for the lock to be taken."""
+    pid = wait_until(lambda: auditor_pid(client), timeout=20, message="an auditor holds the lock")
+    proc = psutil.Process(pid)
+    parents = {w.pid for w in workers}
+    assert proc.ppid() in parents and is_auditor(_cmdline(proc)), (
+        f"lock holder {pid} is not a worker's auditor: ppid {proc.ppid()} not in {parents} "
+        f"or {_cmdline(proc)}"
+    )
+    return proc
 
 
 def live_processes(pids: Sequence[int]) -> list[psutil.Process]:
@@ -280,29 +274,6 @@ def reap_orphans(pids: Sequence[int], timeout: float = 5.0) -> list[str]:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
             proc.wait(timeout)
     return left
-
-
-def restart_redis(
-    cmdline: Sequence[str], port: int, timeout: float = 20.0
-) -> subprocess.Popen[bytes]:
-    """Start redis-server again with the very same arguments; wait until it answers."""
-    proc = subprocess.Popen(
-        list(cmdline), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
-    )
-    client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
-
-    def up() -> bool:
-        assert proc.poll() is None, f"redis-server exited with {proc.returncode}"
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    try:
-        wait_until(up, timeout=timeout, message="restarted redis-server answers PING")
-    finally:
-        client.close()
-    return proc
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
@@ -463,11 +434,29 @@ def timeline(detail: Mapping[str, Any], kind: str | None = None) -> list[dict[st
 
 
 def rq_idle(client: redis.Redis) -> bool:
-    """Nothing queued and nothing in RQ's started registry of the queue."""
+    """Nothing queued and nothing in RQ's started registries, on both queues."""
     from rq.registry import StartedJobRegistry
 
-    registry = StartedJobRegistry(QUEUE, connection=client)
-    return client.llen(f"rq:queue:{QUEUE}") == 0 and registry.count == 0
+    return all(
+        client.llen(f"rq:queue:{name}") == 0
+        and StartedJobRegistry(name, connection=client).count == 0
+        for name in QUEUES
+    )
+
+
+def step_due(detail: Mapping[str, Any], step: int) -> float:
+    """When escalation ``step`` (first cycle) is due, as a ``time.monotonic()`` value.
+
+    The worker records it (``escalation_scheduled``, ``due``: Redis ``TIME``, epoch
+    seconds). Redis runs on this host with the true clock, so the epoch converts to
+    this process's monotonic clock, the one PageReceiver stamps requests with."""
+    dues = [
+        float(e["due"])
+        for e in timeline(detail, "escalation_scheduled")
+        if str(e["detail"]).startswith(f"step {step} ")
+    ]
+    assert len(dues) == 1, f"step {step} scheduled {len(dues)} times: {detail['timeline']}"
+    return dues[0] - time.time() + time.monotonic()
 
 
 # -- an Alertmanager-like sender -------------------------------------------------------

@@ -30,9 +30,10 @@ TOTAL = 1000
 FIRST = 10
 CONCURRENCY = 50
 STEP_S = 2.0
-# Keys that come and go whatever arrives: RQ's maintenance lock
-# (rq:clean_registries:<queue>), a running job's execution keys, lock keys with a
-# TTL (triaged:reconciler-lock). A duplicate that left one key would add 990.
+# Keys that come and go whatever arrives: RQ's maintenance locks
+# (rq:clean_registries:<queue>, one per queue), a running job's execution keys, the
+# auditors' short-lived keys (triaged:reconciler-lock, triaged:drain-lock, the
+# triaged:wake token). A duplicate that left one key would add 990.
 FIXED_SLACK = 5
 
 
@@ -85,7 +86,9 @@ def test_one_notification_delivered_1000_times(tmp_path: Path) -> None:
             [incident_id] = {i for i, _ in results}
             assert results == {(incident_id, "created"): 1, (incident_id, "duplicate"): TOTAL - 1}
 
-            time.sleep(1.5)  # the outbox runs every second: let a stray enqueue show
+            # the auditors drain the outbox when woken and every 0.2 s, and reconcile
+            # once a second: let a stray enqueue or re-drive show
+            time.sleep(1.5)
             wait_until(lambda: _settled(client), timeout=20, message="queue and outbox idle")
             keys_after = set(client.keys("*"))
             grown = sorted(keys_after - keys_before)

@@ -85,3 +85,22 @@ async def test_a_job_started_early_by_a_fast_clock_pages_nobody(
     assert queue.fetch_job(step1.job_id).return_value() == "early"
     due = redis_client.zscore(keys.due(), step1.member)
     assert due is not None and due > redis_time(redis_client) + 200  # still due, later
+
+
+async def test_a_step_cut_off_mid_way_is_resumed_not_counted_twice(
+    client: Any, work: Any, pages: PageReceiver, queue: Any, redis_client: redis.Redis
+) -> None:
+    incident_id = await paged_incident(client, work, redis_client)
+    step1 = Work(Kind.PAGE, incident_id, 1, 0, 1)
+    # a worker began step 1 (recorded, counted) and was killed before paging
+    redis_client.set(keys.step_started(f"{step1.member}:0"), "1")
+    overdue(redis_client, step1)
+    assert reconcile(redis_client, queue.connection) == [step1.member]
+    work()
+    assert len(pages.requests("/lead")) == 1
+    detail = await (await client.get(f"/api/v1/incidents/{incident_id}")).json()
+    kinds = [e["kind"] for e in detail["timeline"]]
+    assert kinds.count("escalation_step") == 1  # step 0 only
+    assert kinds.count("escalation_step_resumed") == 1
+    metrics = await (await client.get("/metrics")).text()
+    assert 'triaged_escalation_steps_total{severity="SEV-1"} 1.0' in metrics
