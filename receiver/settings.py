@@ -33,7 +33,7 @@ class Settings(BaseModel):
     max_inflight: int = 256  # alert posts handled at once; beyond: 503 + Retry-After
     redis_timeout: float = 3.0
     drain_seconds: float = 2.0
-    shutdown_seconds: float = 10.0
+    shutdown_seconds: float = 6.0
     # RQ's dequeue blocks worker_ttl - 15 s, so 20 gives a maintenance step (which
     # also restarts a dead auditor) at least every ~5 s
     worker_ttl: int = 20
