@@ -17,9 +17,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from receiver import stats
 from receiver.errors import PayloadError
 from receiver.incidents.codec import Classified
 from receiver.incidents.store import AsyncIncidentStore, IngestResult
+from receiver.repeats import RepeatCache, Seen
 from receiver.sources import Source
 from rules import RuleSet
 
@@ -139,8 +141,38 @@ async def ingest(
     ruleset: RuleSet,
     store: AsyncIncidentStore,
     now: datetime,
+    repeats: RepeatCache | None = None,
 ) -> IngestOutcome:
-    """Normalize, classify and durably store one POST; return what happened."""
+    """Normalize, classify and durably store one POST; return what happened.
+
+    A body this process stored moments ago, byte for byte, is answered from
+    ``repeats`` (see receiver.repeats) after counting it in Redis."""
+    key = RepeatCache.digest(source.name, body) if repeats is not None else b""
+    seen = repeats.get(key) if repeats is not None else None
+    if seen is not None:
+        await store.add_stats(
+            stats.count("triaged_alerts_received_total", seen.alerts, source=source.name),
+            required=True,
+        )
+        return IngestOutcome(
+            alerts=seen.alerts,
+            groups=[IngestResult(i, "duplicate", 0, 0, g) for i, g in seen.incidents],
+        )
+    outcome = await _ingest(source, body, ruleset=ruleset, store=store, now=now)
+    # remembered only when a repeat would report every group as a duplicate of its
+    # incident (a group that resolved its incident, or had none, repeats as nothing)
+    if repeats is not None and all(g.result in _REPEATS_AS_DUPLICATE for g in outcome.groups):
+        ids = tuple((g.incident_id, g.generation) for g in outcome.groups)
+        repeats.put(key, Seen(outcome.alerts, ids))
+    return outcome
+
+
+_REPEATS_AS_DUPLICATE = frozenset({"created", "updated", "raised", "duplicate"})
+
+
+async def _ingest(
+    source: Source, body: bytes, *, ruleset: RuleSet, store: AsyncIncidentStore, now: datetime
+) -> IngestOutcome:
     payload = to_payload(source, body)
     try:
         alerts = source.to_alerts(payload)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from receiver import metrics, stats
-from receiver.api.keys import INFLIGHT, RULESET, SETTINGS, STORE
+from receiver.api.keys import INFLIGHT, REPEATS, RULESET, SETTINGS, STORE
 from receiver.errors import (
     Overloaded,
     PayloadError,
@@ -62,7 +62,12 @@ async def _accept(
             limit = request.app[SETTINGS].max_body_bytes
             raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body") from exc
         outcome = await ingest(
-            source, body, ruleset=request.app[RULESET], store=store, now=datetime.now(UTC)
+            source,
+            body,
+            ruleset=request.app[RULESET],
+            store=store,
+            now=datetime.now(UTC),
+            repeats=request.app[REPEATS],
         )
     except (PayloadError, PayloadTooLarge, UnsupportedMediaType):
         await store.add_stats(

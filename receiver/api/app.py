@@ -12,10 +12,11 @@ from aiohttp import web
 
 from receiver import metrics
 from receiver.api import acklinks, alerts, health, incidents
-from receiver.api.keys import DRAINING, INFLIGHT, RULESET, SETTINGS, STORE, InFlight
+from receiver.api.keys import DRAINING, INFLIGHT, REPEATS, RULESET, SETTINGS, STORE, InFlight
 from receiver.api.middleware import auth, errors
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.redisconn import async_client
+from receiver.repeats import RepeatCache
 from receiver.settings import Settings
 from rules import RuleSet
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
     app[RULESET] = ruleset
     app[DRAINING] = asyncio.Event()
     app[INFLIGHT] = InFlight(settings.max_inflight)
+    app[REPEATS] = RepeatCache()
     app.cleanup_ctx.append(_store_ctx)
     for module in (alerts, incidents, acklinks, health):
         app.add_routes(module.routes)

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from receiver.incidents.store import AsyncIncidentStore
+from receiver.repeats import RepeatCache
 from receiver.settings import Settings
 from rules import RuleSet
 
@@ -35,3 +36,5 @@ class InFlight:
 
 
 INFLIGHT = web.AppKey("inflight", InFlight)
+
+REPEATS = web.AppKey("repeats", RepeatCache)

@@ -136,8 +136,13 @@ class AsyncIncidentStore:
         if result != "ok":
             raise TransitionRefused(f"cannot {action} an incident that is {result}", status=result)
 
-    async def add_stats(self, incs: Sequence[tuple[str, float]]) -> None:
-        """Add to the shared counters; best effort (a counter never blocks an answer)."""
+    async def add_stats(self, incs: Sequence[tuple[str, float]], required: bool = False) -> None:
+        """Add to the shared counters; best effort (a counter never blocks an answer)
+        unless ``required``, when Redis being unreachable is StoreUnavailable."""
+        if required:
+            async with _unavailable_on_error():
+                await self._add(incs)
+            return
         try:
             async with asyncio.timeout(STATS_DEADLINE_S):
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -146,6 +151,12 @@ class AsyncIncidentStore:
                     await pipe.execute()
         except (RedisError, OSError, TimeoutError):
             pass
+
+    async def _add(self, incs: Sequence[tuple[str, float]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, amount in incs:
+                pipe.hincrbyfloat(keys.stats(), name, amount)
+            await pipe.execute()
 
     async def ping(self) -> bool:
         try:

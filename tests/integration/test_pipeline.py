@@ -74,6 +74,8 @@ async def test_same_payload_100_times_one_incident_one_page(
     listed = await (await client.get("/api/v1/incidents")).json()
     assert len(listed["incidents"]) == 1
     assert len(pages.requests("/primary")) == 1
+    metrics = await (await client.get("/metrics")).text()  # repeats are counted too
+    assert 'triaged_alerts_received_total{source="alertmanager"} 100.0' in metrics
 
 
 async def test_new_alert_joins_and_more_severe_raises(
