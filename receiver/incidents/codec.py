@@ -15,7 +15,6 @@ from receiver import stats
 from receiver.fingerprint import group_id
 from receiver.model import (
     Alert,
-    AlertStatus,
     Incident,
     IncidentStatus,
     StoredAlert,
@@ -45,16 +44,40 @@ def first_page(decision: Decision) -> dict[str, Any]:
     return {"probes": bool(decision.probes), "first_page_delay": delay}
 
 
+_DECIDED: dict[int, tuple[Decision, dict[str, Any]]] = {}
+
+
+def _decided(decision: Decision) -> dict[str, Any]:
+    """What the ingest script needs of a decision, computed once per decision (the
+    rule set holds one decision per rule; keyed by identity, checked)."""
+    cached = _DECIDED.get(id(decision))
+    if cached is not None and cached[0] is decision:
+        return cached[1]
+    if len(_DECIDED) > 4096:  # rule sets reloaded many times: start afresh
+        _DECIDED.clear()
+    fields = {
+        "rank": decision.severity.rank,
+        "severity": decision.severity.value,
+        "decision": decision.as_json,
+        "why": decision.why,
+        **first_page(decision),
+    }
+    _DECIDED[id(decision)] = (decision, fields)
+    return fields
+
+
 def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> str:
     """Build the JSON argument of ingest.lua: alerts grouped, each group ready to open."""
     groups: dict[str, dict[str, Any]] = {}
     received_at = now.isoformat()
     for item in items:
         a, d = item.alert, item.decision
+        decided = _decided(d)
+        status = a.status.value
         gid = group_id(a.source, a.group_key)
-        g = groups.setdefault(
-            gid,
-            {
+        g = groups.get(gid)
+        if g is None:
+            g = groups[gid] = {
                 "gid": gid,
                 "group_key": a.group_key,
                 "source": a.source,
@@ -64,47 +87,38 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
                 ).decode(),
                 "alerts": [],
                 "open": None,
-            },
-        )
+            }
         # a StoredAlert, encoded without building the model (the hot path)
         stored = {
             "fingerprint": a.fingerprint,
-            "status": a.status.value,
+            "status": status,
             "labels": a.labels,
             "annotations": a.annotations,
             "starts_at": a.starts_at,
             "ends_at": a.ends_at,
-            "severity": d.severity.value,
+            "severity": decided["severity"],
             "rule": d.rule,
             "received_at": received_at,
         }
-        entry = {
-            "fp": a.fingerprint,
-            "status": a.status.value,
-            "starts_at": a.starts_at,
-            "rank": d.severity.rank,
-            "severity": d.severity.value,
-            "decision": d.as_json,
-            "why": d.why,
-            **first_page(d),
-            "summary": f"{a.status.value}: {a.summary}",
-            "json": orjson.dumps(stored).decode(),
-        }
-        g["alerts"].append(entry)
-        if a.status is AlertStatus.FIRING and (
-            g["open"] is None or d.severity.rank < g["open"]["rank"]
-        ):
+        summary = a.summary
+        g["alerts"].append(
+            {
+                **decided,
+                "fp": a.fingerprint,
+                "status": status,
+                "starts_at": a.starts_at,
+                "summary": f"{status}: {summary}",
+                "json": orjson.dumps(stored).decode(),
+            }
+        )
+        if status == "firing" and (g["open"] is None or decided["rank"] < g["open"]["rank"]):
             g["open"] = {
-                "severity": d.severity.value,
-                "rank": d.severity.rank,
-                "decision": entry["decision"],
-                "why": d.why,
-                **first_page(d),
-                "summary": a.summary,
-                "stats": stats.count("triaged_incidents_total", severity=d.severity.value),
+                **decided,
+                "summary": summary,
+                "stats": stats.count("triaged_incidents_total", severity=decided["severity"]),
             }
     request = {
-        "now": now.isoformat(),
+        "now": received_at,
         "now_ts": now.timestamp(),
         "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
         "groups": list(groups.values()),

@@ -50,8 +50,9 @@ class Payload(BaseModel):
 def to_alerts(payload: Payload) -> list[Alert]:
     """Translate one notification into alerts, one per alert of the group."""
     group_labels = payload.groupLabels or payload.commonLabels
+    # the payload model validated every field already: build without validating again
     return [
-        Alert(
+        Alert.model_construct(
             source=SOURCE,
             fingerprint=fingerprint(a.labels),
             status=AlertStatus(a.status),
