@@ -1,0 +1,1 @@
+"""triaged benchmark suite: `python -m bench` (see bench/__main__.py)."""
