@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     report.elapsed_s = time.monotonic() - t0
     text = markdown(report)
     print(text)
-    target = args.output or (None if args.quick else RESULTS)
+    # only a full run of every section replaces the committed figures
+    full = not args.quick and set(args.sections) == set(SECTIONS)
+    target = args.output or (RESULTS if full else None)
     if target is not None and not args.no_write:
         target.write_text(text)
         log(f"wrote {target}")
