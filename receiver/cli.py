@@ -205,9 +205,7 @@ def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
     host, port = _split_listen(listen)
     _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
     _load_rules(rules_dir)
-    settings = _settings(
-        _require_redis_url(), host=host, port=port, processes=processes, rules_dir=rules_dir
-    )
+    settings = _settings(_require_redis_url(), host=host, port=port)
     if processes == 1:
         _serve_one(settings, rules_dir, reuse_port=False)
         return

@@ -96,13 +96,18 @@ def redis_time(connection: Redis) -> float:
     return float(seconds) + float(micros) / 1e6
 
 
+def _retry() -> Retry:
+    """Every job's RQ retry: for crashes; the work itself is idempotent."""
+    return Retry(max=5, interval=[2, 5, 10, 20, 30])
+
+
 def _options(job_id: str) -> dict[str, object]:
     return {
         "job_id": job_id,
         "unique": True,
         "result_ttl": RESULT_TTL,
         "failure_ttl": RESULT_TTL,
-        "retry": Retry(max=5, interval=[2, 5, 10, 20, 30]),
+        "retry": _retry(),
     }
 
 
@@ -194,7 +199,7 @@ def drain_outbox(connection: Redis, limit: int = 500) -> int:
                 timeout=JOB_TIMEOUT,
                 result_ttl=RESULT_TTL,
                 failure_ttl=RESULT_TTL,
-                retry=Retry(max=5, interval=[2, 5, 10, 20, 30]),
+                retry=_retry(),
             )
             if due is not None and float(due) > now:
                 queue.schedule_job(job, datetime.fromtimestamp(float(due), UTC), pipeline=pipe)

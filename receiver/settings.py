@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
@@ -20,12 +18,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     redis_url: str
-    rules_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=9797, ge=0, le=65535)
-    data_dir: Path = Path("var")
-    workers: int = Field(default=2, ge=1, le=64)
-    processes: int = Field(default=1, ge=1, le=64)
     public_url: str = "http://127.0.0.1:9797"
     api_token: SecretStr | None = None
     ack_key: SecretStr = SecretStr("")

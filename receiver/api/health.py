@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from receiver.api.keys import DRAINING, RULESET, STORE
@@ -20,12 +21,12 @@ async def alive(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
 
-async def _live_workers(store_redis: object) -> int:
-    redis = store_redis
-    members = await redis.smembers(_RQ_WORKERS)  # type: ignore[attr-defined]
+async def _live_workers(redis: Redis) -> int:
+    """Workers whose registration key has not expired (RQ renews it while alive)."""
+    members = await redis.smembers(_RQ_WORKERS)
     if not members:
         return 0
-    return int(await redis.exists(*members))  # type: ignore[attr-defined]
+    return int(await redis.exists(*members))
 
 
 @routes.get("/health")

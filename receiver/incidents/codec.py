@@ -36,14 +36,6 @@ def new_incident_id() -> str:
     return secrets.token_hex(8)
 
 
-def first_page(decision: Decision) -> dict[str, Any]:
-    """Whether the decision has probes to run, and how long its first page waits for
-    them (the severity's diagnosis budget; at once without probes)."""
-    budget = decision.policy.diagnosis_budget
-    delay = budget.total_seconds() if decision.probes and budget else 0.0
-    return {"probes": bool(decision.probes), "first_page_delay": delay}
-
-
 _DECIDED: dict[int, tuple[Decision, dict[str, Any]]] = {}
 
 
@@ -55,12 +47,15 @@ def _decided(decision: Decision) -> dict[str, Any]:
         return cached[1]
     if len(_DECIDED) > 4096:  # rule sets reloaded many times: start afresh
         _DECIDED.clear()
+    budget = decision.policy.diagnosis_budget
     fields = {
         "rank": decision.severity.rank,
         "severity": decision.severity.value,
         "decision": decision.as_json,
         "why": decision.why,
-        **first_page(decision),
+        # has it probes, and how long its first page waits for them (the budget)
+        "probes": bool(decision.probes),
+        "first_page_delay": budget.total_seconds() if decision.probes and budget else 0.0,
     }
     _DECIDED[id(decision)] = (decision, fields)
     return fields

@@ -145,10 +145,7 @@ class AsyncIncidentStore:
             return
         try:
             async with asyncio.timeout(STATS_DEADLINE_S):
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for name, amount in incs:
-                        pipe.hincrbyfloat(keys.stats(), name, amount)
-                    await pipe.execute()
+                await self._add(incs)
         except (RedisError, OSError, TimeoutError):
             pass
 

@@ -45,16 +45,14 @@ class IncidentStore:
         """Append a timeline entry and add to counters, in one round trip."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.rpush(keys.timeline(incident_id), timeline_entry(kind, detail, now, **data))
-        for name, amount in stats:
-            pipe.hincrbyfloat(keys.stats(), name, amount)
+        _count(pipe, stats)
         pipe.execute()
 
     def add_stats(self, stats: Sequence[tuple[str, float]]) -> None:
         if not stats:
             return
         pipe = self.redis.pipeline(transaction=False)
-        for name, amount in stats:
-            pipe.hincrbyfloat(keys.stats(), name, amount)
+        _count(pipe, stats)
         pipe.execute()
 
     def record_probe(self, incident_id: str, result: dict[str, Any]) -> None:
@@ -89,3 +87,9 @@ class IncidentStore:
     def mark_first_page(self, incident_id: str, now: datetime) -> bool:
         """Record the first page's time; True only for the call that set it."""
         return bool(self.redis.hsetnx(keys.incident(incident_id), "first_page_at", now.isoformat()))
+
+
+def _count(pipe: Any, stats: Sequence[tuple[str, float]]) -> None:
+    """Queue the counter increments (receiver.stats) on ``pipe``."""
+    for name, amount in stats:
+        pipe.hincrbyfloat(keys.stats(), name, amount)
