@@ -354,7 +354,8 @@ def _page(r: Report) -> list[str]:
         "",
         "From the POST of a one-alert Alertmanager body (a new group each time: one new "
         "SEV-1 incident, one page) to the page's arrival at the recorder's webhook. "
-        f"`triaged run --workers 2` ({len(pg.workers)} forking RQ worker processes: "
+        f"`triaged run --workers 2` ({len(pg.workers)} RQ worker processes, pages forking, "
+        "probes in process: "
         + ", ".join(f"`{w}`" for w in pg.workers)
         + "), one http probe answered at once "
         f"by the recorder; one sample at a time, {s.get('gap_s', 0.1)} s mean pause between. "

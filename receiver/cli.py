@@ -239,7 +239,13 @@ def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
     "probes (diagnosis). Give pages their own workers so a slow probe never delays one.",
 )
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker(queues: str, burst: bool) -> None:
+@click.option(
+    "--fork/--no-fork",
+    default=None,
+    help="Run each job in a forked work horse. Default: fork, except for a worker "
+    "serving only the probes queue (faster first pages; see README).",
+)
+def worker(queues: str, burst: bool, fork: bool | None) -> None:
     """An RQ worker with scheduler and reconciler (needs only REDIS_URL)."""
     from workers.main import run_worker
 
@@ -250,7 +256,7 @@ def worker(queues: str, burst: bool) -> None:
             f"unknown queue(s) {sorted(unknown)}; use pages, probes", param_hint="--queues"
         )
     _setup_logging()
-    run_worker(_settings(_require_redis_url()), queues=names, burst=burst)
+    run_worker(_settings(_require_redis_url()), queues=names, burst=burst, fork=fork)
 
 
 @main.group()

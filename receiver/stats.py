@@ -7,6 +7,7 @@ sample: a counter value, or a histogram's ``_bucket`` / ``_sum`` / ``_count``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -96,8 +97,14 @@ METRICS: dict[str, MetricDef] = {
 
 
 def field(name: str, **labels: str) -> str:
-    """Return the hash field of one sample (labels in the metric's declared order)."""
-    return json.dumps([name, labels], separators=(",", ":"), sort_keys=True)
+    """Return the hash field of one sample (labels sorted by name)."""
+    return _field(name, tuple(sorted(labels.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _field(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    # label values are few (sources, severities, outcomes): computed once each
+    return json.dumps([name, dict(labels)], separators=(",", ":"))
 
 
 def count(name: str, amount: float = 1, **labels: str) -> list[tuple[str, float]]:

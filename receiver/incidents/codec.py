@@ -61,13 +61,27 @@ def _decided(decision: Decision) -> dict[str, Any]:
     return fields
 
 
-def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> str:
-    """Build the JSON argument of ingest.lua: alerts grouped, each group ready to open."""
+def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> list[str]:
+    """Build the arguments of ingest.lua: ARGV[1] the request (JSON: alerts grouped,
+    each group ready to open), then the blobs the script stores as they are.
+
+    Each distinct decision is sent once, in ``decisions``; alerts and a group's
+    ``open`` name theirs by its 1-based index ``d``. A decision's JSON and each
+    alert's stored JSON are ARGV entries of their own, named by index (``decision``,
+    ``json``): the script stores them without decoding (they are most of the bytes)."""
     groups: dict[str, dict[str, Any]] = {}
+    decisions: list[dict[str, Any]] = []
+    index: dict[int, int] = {}
+    args = [""]
     received_at = now.isoformat()
     for item in items:
         a, d = item.alert, item.decision
         decided = _decided(d)
+        n = index.get(id(decided))
+        if n is None:
+            args.append(decided["decision"])
+            decisions.append({**decided, "decision": len(args)})
+            n = index[id(decided)] = len(decisions)
         status = a.status.value
         gid = group_id(a.source, a.group_key)
         g = groups.get(gid)
@@ -96,29 +110,36 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> s
             "received_at": received_at,
         }
         summary = a.summary
+        args.append(orjson.dumps(stored).decode())
         g["alerts"].append(
             {
-                **decided,
+                "d": n,
                 "fp": a.fingerprint,
                 "status": status,
                 "starts_at": a.starts_at,
                 "summary": f"{status}: {summary}",
-                "json": orjson.dumps(stored).decode(),
+                "json": len(args),
             }
         )
         if status == "firing" and (g["open"] is None or decided["rank"] < g["open"]["rank"]):
             g["open"] = {
-                **decided,
+                "d": n,
+                "rank": decided["rank"],
                 "summary": summary,
                 "stats": stats.count("triaged_incidents_total", severity=decided["severity"]),
             }
+    for g in groups.values():
+        if g["open"] is not None:
+            del g["open"]["rank"]  # only for choosing here
     request = {
         "now": received_at,
         "now_ts": now.timestamp(),
         "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
+        "decisions": decisions,
         "groups": list(groups.values()),
     }
-    return orjson.dumps(request).decode()
+    args[0] = orjson.dumps(request).decode()
+    return args
 
 
 def _opt_dt(value: str | None) -> datetime | None:

@@ -1,8 +1,23 @@
 -- Atomic ingest: dedup, group, open/raise/resolve, timeline, outbox, stats, in one step.
--- ARGV[1]: JSON request built by receiver.incidents.codec.ingest_request().
+-- ARGV[1]: JSON request built by receiver.incidents.codec.ingest_request(); ARGV[2..]:
+-- decisions' and alerts' JSON, stored as they are, named by index from the request.
 -- Returns: JSON list, one {id, result, changed, duplicates, generation} per group.
 local req = cjson.decode(ARGV[1])
 local P = 'triaged:'
+-- each distinct decision comes once; an alert or a group's open names its own by
+-- index (d): copy its fields (rank, severity, why, probes, first_page_delay, and
+-- decision: its JSON, an ARGV index)
+local function decided(t)
+  for k, v in pairs(req.decisions[t.d]) do t[k] = v end
+  t.decision = ARGV[t.decision]
+end
+for _, g in ipairs(req.groups) do
+  for _, a in ipairs(g.alerts) do
+    decided(a)
+    a.json = ARGV[a.json]
+  end
+  if g.open ~= cjson.null then decided(g.open) end
+end
 local now = req.now
 local clock = redis.call('TIME')
 -- due times are kept by Redis's clock, the one clock of the system
@@ -83,6 +98,7 @@ for _, g in ipairs(req.groups) do
     local akey = P .. 'incident:' .. id .. ':alerts'
     local rank = tonumber(redis.call('HGET', ikey, 'rank'))
     local raised = nil
+    local resolves = 0
     for _, a in ipairs(g.alerts) do
       local prev = redis.call('HGET', akey, a.fp)
       local same = false
@@ -96,6 +112,7 @@ for _, g in ipairs(req.groups) do
         redis.call('HSET', akey, a.fp, a.json)
         tl(id, 'alert_' .. a.status, a.summary)
         res.changed = res.changed + 1
+        if a.status == 'resolved' then resolves = resolves + 1 end
         if a.status == 'firing' and a.rank < rank then
           rank = a.rank
           raised = a
@@ -124,11 +141,15 @@ for _, g in ipairs(req.groups) do
     end
     if res.changed > 0 then
       redis.call('HSET', ikey, 'updated_at', now)
-      local all_resolved = true
-      for _, v in ipairs(redis.call('HVALS', akey)) do
-        if cjson.decode(v).status ~= 'resolved' then
-          all_resolved = false
-          break
+      -- only a resolve can leave every alert resolved: skip the scan for firing news
+      local all_resolved = false
+      if resolves > 0 then
+        all_resolved = true
+        for _, v in ipairs(redis.call('HVALS', akey)) do
+          if cjson.decode(v).status ~= 'resolved' then
+            all_resolved = false
+            break
+          end
         end
       end
       if all_resolved and redis.call('HGET', ikey, 'status') ~= 'resolved' then

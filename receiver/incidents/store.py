@@ -6,13 +6,13 @@ Every Redis failure becomes ``StoreUnavailable``, which the API answers with 503
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -74,10 +74,10 @@ class AsyncIncidentStore:
         self, items: Sequence[Classified], source: str, now: datetime
     ) -> list[IngestResult]:
         """Store classified alerts atomically; return what happened per group."""
-        request = ingest_request(items, source, now)
+        args = ingest_request(items, source, now)
         async with _unavailable_on_error():
-            raw = await self._ingest(args=[request])
-        decoded: Any = json.loads(raw)
+            raw = await self._ingest(args=args)
+        decoded: Any = orjson.loads(raw)
         rows = decoded if isinstance(decoded, list) else []
         return [
             IngestResult(

@@ -193,3 +193,55 @@ async def test_over_the_concurrency_limit_sheds_with_503_and_retry_after(
     assert resp.status == 503 and resp.headers["Retry-After"] == "1"
     assert "concurrency limit" in (await resp.json())["error"]
     assert redis_client.zcard(keys.incident_index()) == 0  # nothing half-accepted
+
+
+async def test_in_process_probe_worker_pages_from_one_kept_context(
+    aiohttp_client: Any,
+    settings: Any,
+    rules_dir: Path,
+    pages: PageReceiver,
+    redis_client: redis.Redis,
+    monkeypatch: Any,
+) -> None:
+    """A probes-only worker runs in process (``forks_by_default``) and keeps one
+    context, its Redis and HTTP connections, for every job: each incident's first page
+    still goes out from its diagnosis, with the probes' results."""
+    from receiver.api.app import create_app
+    from workers.context import WorkerContext
+    from workers.main import build_worker, forks_by_default
+
+    assert not forks_by_default(("probes",))
+    assert forks_by_default(("pages",)) and forks_by_default(("pages", "probes"))
+    opened: list[WorkerContext] = []
+    real_open = WorkerContext.open.__func__  # type: ignore[attr-defined]
+
+    def counting_open(cls: type[WorkerContext], s: Any) -> WorkerContext:
+        ctx: WorkerContext = real_open(cls, s)
+        opened.append(ctx)
+        return ctx
+
+    monkeypatch.setattr(WorkerContext, "open", classmethod(counting_open))
+    client = await aiohttp_client(create_app(settings, load_ruleset(write_rules(rules_dir, pages))))
+    ids = []
+    for n in range(2):  # two groups: two incidents, two diagnose jobs
+        payload = checkout_payload(instance=f"checkout-{n}")
+        payload["groupKey"] = f'{{}}:{{alertname="CheckoutDown", n="{n}"}}'
+        resp = await client.post("/api/v1/alerts/alertmanager", data=body(payload), headers=JSON)
+        assert resp.status == 202
+        ids.append((await resp.json())["incidents"][0]["id"])
+    assert len(set(ids)) == 2
+    await drained(redis_client)
+    probes = build_worker(settings, simple=True, queues=("probes",))
+    probes.keep_context = True  # type: ignore[attr-defined]
+    try:
+        probes.work(burst=True, with_scheduler=False)
+    finally:
+        probes.close_context()  # type: ignore[attr-defined]
+    assert len(opened) == 1, "one context for every job of the in-process worker"
+    sent = pages.requests("/primary")
+    assert sorted(r.json["incident_id"] for r in sent) == sorted(ids)
+    for r in sent:
+        assert {d["name"]: d["outcome"] for d in r.json["diagnosis"]} == {
+            "checkout-health": "ok",
+            "checkout-alive": "failed",
+        }
