@@ -1,10 +1,11 @@
 """Time to page, escalation precision and memory: ``triaged run`` end to end.
 
 Each section starts its own ``triaged run --workers 2`` (receiver, 2 forking RQ
-page workers and an in-process probe worker, each with its auditor) on its own append-only Redis (triaged's EmbeddedRedis,
-handed over as REDIS_URL so the benchmark owns and inspects it), with the rules of
-``bench.common.write_rules``: the probe and every contact's webhook point at the
-benchmark's recorder (``bench.recorder``), which answers 200 at once.
+page workers and an in-process probe worker, each with its auditor) on its own
+append-only Redis (triaged's EmbeddedRedis, handed over as REDIS_URL so the
+benchmark owns and inspects it), with the rules of ``bench.common.write_rules``:
+the probe and every contact's webhook point at the benchmark's recorder
+(``bench.recorder``), which answers 200 at once.
 """
 
 from __future__ import annotations
