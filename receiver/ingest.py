@@ -8,6 +8,7 @@ answer never waits on RQ and a crash between storing and enqueueing loses nothin
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
@@ -21,9 +22,12 @@ from receiver import stats
 from receiver.errors import PayloadError
 from receiver.incidents.codec import Classified
 from receiver.incidents.store import AsyncIncidentStore, IngestResult
+from receiver.model import Alert
 from receiver.repeats import RepeatCache, Seen
 from receiver.sources import Source
 from rules import RuleSet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -170,19 +174,36 @@ async def ingest(
 _REPEATS_AS_DUPLICATE = frozenset({"created", "updated", "raised", "duplicate"})
 
 
-async def _ingest(
-    source: Source, body: bytes, *, ruleset: RuleSet, store: AsyncIncidentStore, now: datetime
-) -> IngestOutcome:
-    payload = to_payload(source, body)
+def normalize(source: Source, body: bytes) -> list[Alert]:
+    """A body as the source's alerts; every way it can be wrong is a PayloadError."""
+    return _to_alerts(source, to_payload(source, body))
+
+
+def _to_alerts(source: Source, payload: Any) -> list[Alert]:
     try:
-        alerts = source.to_alerts(payload)
+        return source.to_alerts(payload)
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc) or [{"field": "body", "error": "invalid"}]
         raise PayloadError(
             f"invalid alert: {errors[0]['field']}: {errors[0]['error']}",
             field=errors[0]["field"],
             errors=errors,
         ) from exc
+    except Exception as exc:
+        # an adapter bug on a body it validated: the sender cannot fix it by
+        # retrying, and the receiver keeps serving; the traceback is for us
+        log.exception("the %s adapter failed on a body it had validated", source.name)
+        raise PayloadError(
+            f"the {source.name} adapter could not read this body", field="body"
+        ) from exc
+
+
+async def _ingest(
+    source: Source, body: bytes, *, ruleset: RuleSet, store: AsyncIncidentStore, now: datetime
+) -> IngestOutcome:
+    payload = to_payload(source, body)
+    alerts = _to_alerts(source, payload)
+    truncated = source.truncated(payload) if source.truncated is not None else 0
     items = [Classified(alert, ruleset.classify(alert.labels)) for alert in alerts]
-    groups = await store.ingest(items, source.name, now)
+    groups = await store.ingest(items, source.name, now, truncated=truncated)
     return IngestOutcome(alerts=len(items), groups=groups)

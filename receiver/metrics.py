@@ -48,6 +48,13 @@ SHED = Counter(
     registry=REGISTRY,
 )
 
+RATE_LIMITED = Counter(
+    "triaged_alerts_rate_limited",
+    "Alert posts answered 503 over their source's rate limit (this process).",
+    ("source",),
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 

@@ -40,6 +40,12 @@ METRICS: dict[str, MetricDef] = {
             ("source",),
         ),
         MetricDef(
+            "triaged_alerts_truncated_total",
+            Kind.COUNTER,
+            "Alerts a sender left out of its posts (Alertmanager/Grafana max_alerts), by source.",
+            ("source",),
+        ),
+        MetricDef(
             "triaged_alerts_rejected_total",
             Kind.COUNTER,
             "Alert posts refused, by source and reason.",

@@ -29,6 +29,7 @@ from rules.schema import (
     Severity,
     SeverityPolicy,
 )
+from rules.sources import SourceConfig
 
 
 class _Snapshot(BaseModel):
@@ -144,6 +145,7 @@ class RuleSet:
         contacts: Contacts by name.
         escalation: Escalation steps by severity (absent: nobody is paged).
         probes: Probes by name.
+        sources: Per-sender settings (auth, rate limit, SNS, mapping) by source name.
         source_files: The files loaded, in order.
         warnings: Things that load but are probably wrong.
     """
@@ -158,6 +160,7 @@ class RuleSet:
     probes: Mapping[str, ProbeSpec]
     source_files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     _decisions: dict[str | None, Decision] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )

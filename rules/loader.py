@@ -44,6 +44,7 @@ from rules.schema import (
     Severity,
     SeverityPolicy,
 )
+from rules.sources import BUILTIN_SOURCES, SourceConfig
 
 SUFFIXES = (".yaml", ".yml")
 _TOP_KEYS = ", ".join(RuleFile.model_fields)
@@ -112,6 +113,7 @@ class _Merge:
         self.escalation: dict[Severity, tuple[EscalationStep, ...]] = {}
         self.probes: dict[str, ProbeSpec] = {}
         self.rules: list[CompiledRule] = []
+        self.sources: dict[str, SourceConfig] = {}
         self._first: dict[tuple[str, str], tuple[Document, Loc]] = {}
         self._salvaged: dict[str, set[str]] = {"probes": set(), "contacts": set()}
         self._references: list[tuple[str, str, Document, Loc]] = []
@@ -168,6 +170,10 @@ class _Merge:
             for k, step in enumerate(steps):
                 for j, name in enumerate(step.notify):
                     self._references.append(("contact", name, doc, (*loc, k, "notify", j)))
+        for name, config in rf.sources.items():
+            if self._claim(doc, ("sources", name), f'source "{name}"'):
+                self.sources[name] = config
+                self._check_source(doc, name, config)
         for i, rule in enumerate(rf.rules):
             if not self._claim(doc, ("rules", i, "name"), f'rule name "{rule.name}"', rule.name):
                 continue
@@ -184,6 +190,22 @@ class _Merge:
                     i + 1,
                 )
             )
+
+    def _check_source(self, doc: Document, name: str, config: SourceConfig) -> None:
+        loc = ("sources", name)
+        if name in BUILTIN_SOURCES and config.mapping is not None:
+            reason = f'"{name}" has an adapter of its own: a mapping is for senders without one'
+            self.errors.append(doc.error((*loc, "mapping"), reason, at_key=True))
+        if name not in BUILTIN_SOURCES and config.mapping is None:
+            known = ", ".join(sorted(BUILTIN_SOURCES))
+            reason = (
+                f'unknown source "{name}": give it a mapping (a sender without an adapter), '
+                f"or use one of: {known}" + _did_you_mean(name, set(BUILTIN_SOURCES))
+            )
+            self.errors.append(doc.error(loc, reason, at_key=True))
+        if config.sns is not None and name != "cloudwatch":
+            reason = "sns settings belong to the cloudwatch source"
+            self.errors.append(doc.error((*loc, "sns"), reason, at_key=True))
 
     def _claim(self, doc: Document, loc: Loc, what: str, name: str | None = None) -> bool:
         """Record where ``loc`` is defined; False (and an error) if it already was."""
@@ -247,6 +269,7 @@ class _Merge:
             probes=dict(self.probes),
             source_files=source_files,
             warnings=tuple(_warnings(severities, self)),
+            sources=dict(self.sources),
         )
 
 

@@ -29,6 +29,7 @@ from pydantic import (
 from rules.durations import ResponseWindow
 from rules.fields import Delay, Duration, HttpUrl, MatcherText, Name, ResponseTime, invalid
 from rules.matchers import Matcher, parse_matchers
+from rules.sources import SourceConfig, SourceName
 
 
 class _Model(BaseModel):
@@ -296,8 +297,9 @@ class RuleFile(_Model):
     escalation: dict[Severity, list[EscalationStep]] = {}
     probes: dict[Name, ProbeSpec] = {}
     rules: list[Rule] = []
+    sources: dict[SourceName, SourceConfig] = {}
 
-    @field_validator("severities", "contacts", "escalation", "probes", mode="before")
+    @field_validator("severities", "contacts", "escalation", "probes", "sources", mode="before")
     @classmethod
     def _null_is_empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value

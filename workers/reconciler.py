@@ -23,7 +23,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq.job import JobStatus
 
-from receiver import stats
+from receiver import logsafe, stats
 from receiver.incidents import keys
 from receiver.incidents.sync_store import IncidentStore
 from receiver.jobs import Work, drain_outbox, enqueue, queue_for, redis_time
@@ -101,9 +101,7 @@ def run_auditor(settings: Settings, parent_pid: int) -> None:
     ingest wakes it; move due scheduled jobs to their queues every ``TICK_S`` and
     reconcile once a second, one auditor at a time across all workers (a short
     Redis lock; another takes over within a second)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logsafe.setup(logging.INFO, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
     text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
     raw = sync_client(settings.redis_url, **timeouts)

@@ -2,36 +2,39 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
+import orjson
 from aiohttp import web
 
 from receiver import metrics, stats
-from receiver.api.keys import INFLIGHT, REPEATS, RULESET, SETTINGS, STORE
+from receiver.api.keys import INFLIGHT, INTAKES, REPEATS, RULESET, SETTINGS, SNS_GATE, STORE
+from receiver.auth import Credentials
 from receiver.errors import (
     Overloaded,
     PayloadError,
     PayloadTooLarge,
     StoreUnavailable,
+    Unauthorized,
     UnknownSource,
     UnsupportedMediaType,
 )
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.ingest import ingest
-from receiver.sources import SOURCES, Source
+from receiver.intake import Intake
 
 routes = web.RouteTableDef()
-
-JSON_TYPES = frozenset({"application/json"})
 
 
 @routes.post("/api/v1/alerts/{source}")
 async def post_alerts(request: web.Request) -> web.Response:
     name = request.match_info["source"]
-    source = SOURCES.get(name)
-    if source is None:
-        raise UnknownSource(f"unknown source {name!r}", known=sorted(SOURCES))
+    intakes = request.app[INTAKES]
+    intake = intakes.get(name)
+    if intake is None:
+        raise UnknownSource(f"unknown source {name!r}", known=sorted(intakes))
     store = request.app[STORE]
     inflight = request.app[INFLIGHT]
     if inflight.full():
@@ -40,19 +43,21 @@ async def post_alerts(request: web.Request) -> web.Response:
         metrics.SHED.labels(source=name).inc()
         raise Overloaded("receiver is at its concurrency limit; retry", retry_after=1)
     with inflight:
-        return await _accept(request, name, source, store)
+        return await _accept(request, name, intake, store)
 
 
 async def _accept(
-    request: web.Request, name: str, source: Source, store: AsyncIncidentStore
+    request: web.Request, name: str, intake: Intake, store: AsyncIncidentStore
 ) -> web.Response:
     reason = "invalid"
     started = time.perf_counter()
+    source = intake.source
     try:
-        if request.content_type not in JSON_TYPES:
+        if request.content_type not in source.content_types:
             reason = "content_type"
+            accepted = " or ".join(sorted(source.content_types))
             raise UnsupportedMediaType(
-                f"content type {request.content_type!r} is not accepted; send application/json",
+                f"content type {request.content_type!r} is not accepted; send {accepted}",
                 field="Content-Type",
             )
         try:
@@ -61,6 +66,23 @@ async def _accept(
             reason = "too_large"
             limit = request.app[SETTINGS].max_body_bytes
             raise PayloadTooLarge(f"body is larger than {limit} bytes", field="body") from exc
+        if intake.auth is not None:
+            offered = Credentials(request.headers, request.query, body, time.time())
+            if not intake.auth.check(offered):
+                reason = "unauthorized"
+                raise Unauthorized("authentication failed")
+        if intake.limiter is not None:
+            wait = intake.limiter.take()
+            if wait > 0:
+                metrics.RATE_LIMITED.labels(source=name).inc()
+                raise Overloaded(
+                    f"source {name!r} is over its rate limit; retry",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+        if name == "cloudwatch":
+            handshake = await request.app[SNS_GATE].admit(intake, body)
+            if handshake is not None:
+                return handshake
         outcome = await ingest(
             source,
             body,
@@ -69,7 +91,7 @@ async def _accept(
             now=datetime.now(UTC),
             repeats=request.app[REPEATS],
         )
-    except (PayloadError, PayloadTooLarge, UnsupportedMediaType):
+    except (PayloadError, PayloadTooLarge, UnsupportedMediaType, Unauthorized):
         await store.add_stats(
             stats.count("triaged_alerts_rejected_total", source=name, reason=reason)
         )
@@ -79,13 +101,11 @@ async def _accept(
         raise
     finally:
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
-    return web.json_response(
-        {
-            "status": "accepted",
-            "alerts": outcome.alerts,
-            "incidents": [
-                {"id": g.incident_id, "result": g.result} for g in outcome.groups if g.incident_id
-            ],
-        },
-        status=202,
-    )
+    answer = {
+        "status": "accepted",
+        "alerts": outcome.alerts,
+        "incidents": [
+            {"id": g.incident_id, "result": g.result} for g in outcome.groups if g.incident_id
+        ],
+    }
+    return web.Response(body=orjson.dumps(answer), status=202, content_type="application/json")

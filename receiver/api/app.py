@@ -10,14 +10,27 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from receiver import metrics
+from receiver import logsafe, metrics
 from receiver.api import acklinks, alerts, health, incidents
-from receiver.api.keys import DRAINING, INFLIGHT, REPEATS, RULESET, SETTINGS, STORE, InFlight
+from receiver.api.keys import (
+    DRAINING,
+    INFLIGHT,
+    INTAKES,
+    REPEATS,
+    RULESET,
+    SETTINGS,
+    SNS_GATE,
+    STORE,
+    InFlight,
+)
 from receiver.api.middleware import auth, errors
+from receiver.api.sns_gate import SnsGate
 from receiver.incidents.store import AsyncIncidentStore
+from receiver.intake import build_intakes
 from receiver.redisconn import async_client
 from receiver.repeats import RepeatCache
 from receiver.settings import Settings
+from receiver.sns import AWS_SNS
 from rules import RuleSet
 
 log = logging.getLogger(__name__)
@@ -42,6 +55,17 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = AsyncIncidentStore(client)
     yield
     await client.aclose()
+
+
+async def _sns_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[RULESET].sources.get("cloudwatch")
+    sns = config.sns if config is not None else None
+    require_v2 = sns.require_signature_v2 if sns is not None else False
+    gate = app.get(SNS_GATE)  # a test may have set its own
+    if gate is None:
+        app[SNS_GATE] = gate = SnsGate(AWS_SNS, require_v2=require_v2)
+    yield
+    await gate.aclose()
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -85,7 +109,10 @@ def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
     app[DRAINING] = asyncio.Event()
     app[INFLIGHT] = InFlight(settings.max_inflight)
     app[REPEATS] = RepeatCache()
+    app[INTAKES] = build_intakes(ruleset)
+    logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_sns_ctx)
     for module in (alerts, incidents, acklinks, health):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)

@@ -6,7 +6,9 @@ import asyncio
 
 from aiohttp import web
 
+from receiver.api.sns_gate import SnsGate
 from receiver.incidents.store import AsyncIncidentStore
+from receiver.intake import Intake
 from receiver.repeats import RepeatCache
 from receiver.settings import Settings
 from rules import RuleSet
@@ -38,3 +40,8 @@ class InFlight:
 INFLIGHT = web.AppKey("inflight", InFlight)
 
 REPEATS = web.AppKey("repeats", RepeatCache)
+
+INTAKES = web.AppKey("intakes", dict[str, Intake])
+
+# the SNS gate of the cloudwatch source (see sns_gate); certificates from AWS only
+SNS_GATE = web.AppKey("sns_gate", SnsGate)

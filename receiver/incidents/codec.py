@@ -61,7 +61,9 @@ def _decided(decision: Decision) -> dict[str, Any]:
     return fields
 
 
-def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> list[str]:
+def ingest_request(
+    items: Sequence[Classified], source: str, now: datetime, truncated: int = 0
+) -> list[str]:
     """Build the arguments of ingest.lua: ARGV[1] the request (JSON: alerts grouped,
     each group ready to open), then the blobs the script stores as they are.
 
@@ -134,7 +136,13 @@ def ingest_request(items: Sequence[Classified], source: str, now: datetime) -> l
     request = {
         "now": received_at,
         "now_ts": now.timestamp(),
-        "stats": stats.count("triaged_alerts_received_total", len(items), source=source),
+        "stats": stats.count("triaged_alerts_received_total", len(items), source=source)
+        + (
+            stats.count("triaged_alerts_truncated_total", truncated, source=source)
+            if truncated
+            else []
+        ),
+        "truncated": truncated,
         "decisions": decisions,
         "groups": list(groups.values()),
     }

@@ -158,6 +158,10 @@ for _, g in ipairs(req.groups) do
         res.result = 'resolved'
       end
     end
+    if req.truncated > 0 and res.changed > 0 then
+      tl(id, 'alerts_truncated', 'the sender left ' .. req.truncated ..
+        ' alerts out of this notification (its max_alerts); they are not stored')
+    end
     res.id = id
     res.generation = tonumber(redis.call('HGET', ikey, 'generation'))
   end

@@ -71,10 +71,11 @@ class AsyncIncidentStore:
         self._transition = redis.register_script(scripts.TRANSITION)
 
     async def ingest(
-        self, items: Sequence[Classified], source: str, now: datetime
+        self, items: Sequence[Classified], source: str, now: datetime, truncated: int = 0
     ) -> list[IngestResult]:
-        """Store classified alerts atomically; return what happened per group."""
-        args = ingest_request(items, source, now)
+        """Store classified alerts atomically; return what happened per group.
+        ``truncated``: alerts the sender left out of this post (recorded, counted)."""
+        args = ingest_request(items, source, now, truncated)
         async with _unavailable_on_error():
             raw = await self._ingest(args=args)
         decoded: Any = orjson.loads(raw)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from receiver.fingerprint import fingerprint
 from receiver.model import Alert, AlertStatus
+from receiver.sources.common import MAX_LABELS
 
 SOURCE = "alertmanager"
 
@@ -22,8 +23,8 @@ class AmAlert(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     status: Literal["firing", "resolved"]
-    labels: dict[StrictStr, StrictStr]
-    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    labels: dict[StrictStr, StrictStr] = Field(min_length=1, max_length=MAX_LABELS)
+    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict, max_length=MAX_LABELS)
     startsAt: StrictStr | None = Field(default=None, max_length=64)  # noqa: N815
     endsAt: StrictStr | None = Field(default=None, max_length=64)  # noqa: N815
     generatorURL: StrictStr | None = Field(default=None, max_length=4096)  # noqa: N815

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from receiver.fingerprint import fingerprint, label_group_key
 from receiver.model import Alert, AlertStatus
+from receiver.sources.common import MAX_LABELS
 
 SOURCE = "generic"
 DEFAULT_GROUP_BY = ("alertname", "service")
@@ -30,8 +31,8 @@ DEFAULT_GROUP_BY = ("alertname", "service")
 class GenericAlert(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    labels: dict[StrictStr, StrictStr] = Field(min_length=1)
-    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    labels: dict[StrictStr, StrictStr] = Field(min_length=1, max_length=MAX_LABELS)
+    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict, max_length=MAX_LABELS)
     status: Literal["firing", "resolved"] = "firing"
     startsAt: StrictStr | None = Field(default=None, max_length=64)  # noqa: N815
     endsAt: StrictStr | None = Field(default=None, max_length=64)  # noqa: N815

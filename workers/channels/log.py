@@ -12,5 +12,8 @@ log = logging.getLogger("triaged.page")
 
 def send(spec: LogChannel, page: Page, idempotency_key: str, client: object = None) -> str:
     level = logging.getLevelName(spec.log.level.upper())
-    log.log(level, "PAGE to %s (%s)\n%s", page.contact, page.reason, page.text())
+    # one record, one line: the page's lines joined with " | " (and anything in
+    # them that would break a line escaped by receiver.logsafe.SafeFormatter)
+    lines = " | ".join(page.text().splitlines())
+    log.log(level, "PAGE to %s (%s): %s", page.contact, page.reason, lines)
     return "logged"
