@@ -67,6 +67,7 @@ from receiver.sources.common import (
     MAX_LABELS,
     MAX_VALUE,
     group,
+    http_url,
     label_value,
     labels_from,
     lower,
@@ -253,13 +254,6 @@ def _summary(kind: str, e: Essentials, ctx: AlertContext, crit: Criterion | None
     return " ".join(words + (["on", resource] if resource else []))
 
 
-def _url(*candidates: str | None) -> str | None:
-    for url in candidates:
-        if url and url.startswith(("https://", "http://")):
-            return url
-    return None
-
-
 def _link(
     kind: str,
     ctx: AlertContext,
@@ -273,7 +267,7 @@ def _link(
         short = quote(subscription[:3] + subscription[-3:], safe="")
         return f"https://app.azure.com/h/{quote(tracking, safe='')}/{short}"
     links = () if crit is None else (crit.linkToFilteredSearchResultsUI, crit.linkToSearchResultsUI)
-    return _url(*links, ctx.LinkToFilteredSearchResultsUI, ctx.LinkToSearchResults)
+    return http_url(*links, ctx.LinkToFilteredSearchResultsUI, ctx.LinkToSearchResults)
 
 
 def to_alerts(payload: Payload) -> list[Alert]:

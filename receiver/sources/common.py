@@ -95,6 +95,21 @@ def merge(*parts: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def text(value: Any) -> str | None:
+    """A sender's value as text, stripped; empty or blank counts as absent (None)."""
+    found = label_value(value)
+    return (found.strip() or None) if found is not None else None
+
+
+def http_url(*candidates: str | None) -> str | None:
+    """The first candidate that is an http(s) URL (a link shown to responders, never
+    fetched), else None."""
+    for url in candidates:
+        if url and url.startswith(("https://", "http://")):
+            return url
+    return None
+
+
 def lower(value: Any) -> str | None:
     """A sender's severity / priority as a label value: lowercased text."""
     text = label_value(value)

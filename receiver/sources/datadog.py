@@ -71,6 +71,7 @@ from receiver.sources.common import (
     MAX_LABELS,
     MAX_VALUE,
     group,
+    http_url,
     label_name,
     label_value,
     labels_from,
@@ -235,10 +236,6 @@ def _body(value: str | None) -> str | None:
     return _text(text.removeprefix("%%%").removesuffix("%%%")) if text else None
 
 
-def _url(value: str | None) -> str | None:
-    return value if value and value.startswith(("https://", "http://")) else None
-
-
 def to_alerts(payload: Payload) -> list[Alert]:
     """Translate one monitor notification into its alert (none for other events)."""
     p = payload
@@ -279,7 +276,7 @@ def to_alerts(payload: Payload) -> list[Alert]:
             "alert_status": _text(p.alert_status),
             "alert_query": _text(p.alert_query),
             "tags": ", ".join(tag_text) if isinstance(tag_text, list) else tag_text,
-            "snapshot": _url(_text(p.snapshot)),
+            "snapshot": http_url(_text(p.snapshot)),
             "cycle_key": _text(p.alert_cycle_key),
         }
     )
@@ -297,7 +294,7 @@ def to_alerts(payload: Payload) -> list[Alert]:
             annotations=annotations,
             starts_at=None if resolved else at,
             ends_at=at if resolved else None,
-            generator_url=_url(_text(p.link)),
+            generator_url=http_url(_text(p.link)),
             group_key=group_key,
             group_labels=group_labels,
         )

@@ -173,14 +173,6 @@ def _service(incident: Incident) -> str | None:
     )
 
 
-def _text(value: JsonValue) -> str | None:
-    """A system label value as text; one JSON cannot write (a 65-bit int, too deep) is left out."""
-    try:
-        return label_value(value)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return None
-
-
 def _labels(incident: Incident, state: str) -> dict[str, str]:
     res = incident.resource.labels
     own = {
@@ -201,7 +193,7 @@ def _labels(incident: Incident, state: str) -> dict[str, str]:
         labels_from(res),
         labels_from(incident.metric.labels),
         labels_from(incident.metadata.user_labels),
-        labels_from((k, _text(v)) for k, v in incident.metadata.system_labels.items()),
+        labels_from((k, label_value(v)) for k, v in incident.metadata.system_labels.items()),
     )
 
 

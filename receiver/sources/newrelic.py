@@ -57,7 +57,7 @@ Times: ``createdAt`` (epoch milliseconds) as ISO-8601; a closed issue ends at
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictStr
 
@@ -66,11 +66,12 @@ from receiver.sources.common import (
     MAX_LABELS,
     MAX_VALUE,
     group,
+    http_url,
     label_name,
-    label_value,
     labels_from,
     lower,
     stable_id,
+    text,
 )
 
 SOURCE = "newrelic"
@@ -120,17 +121,12 @@ class Payload(BaseModel):
     workflowName: Short | None = None  # noqa: N815
 
 
-def _text(value: Any) -> str | None:
-    text = label_value(value)
-    return text.strip() or None if text is not None else None
-
-
 def _first(names: list[str] | None) -> str | None:
-    return next((t for t in map(_text, names or []) if t), None)
+    return next((t for t in map(text, names or []) if t), None)
 
 
 def _joined(names: list[str] | None) -> str | None:
-    return ", ".join(t for t in map(_text, names or []) if t) or None
+    return ", ".join(t for t in map(text, names or []) if t) or None
 
 
 def _flag(value: bool | str | None) -> bool | None:
@@ -141,17 +137,13 @@ def _flag(value: bool | str | None) -> bool | None:
 
 def _when(value: int | str | None) -> str | None:
     """Epoch milliseconds as ISO-8601 (``None`` when absent or unreadable)."""
-    text = _text(value)
-    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 16:
+    digits = text(value)
+    if digits is None or not (digits.isascii() and digits.isdigit()) or len(digits) > 16:
         return None
     try:
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC).isoformat()
+        return datetime.fromtimestamp(int(digits) / 1000, tz=UTC).isoformat()
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _url(value: str | None) -> str | None:
-    return value if value and value.startswith(("https://", "http://")) else None
 
 
 def to_alerts(payload: Payload) -> list[Alert]:
@@ -163,7 +155,7 @@ def to_alerts(payload: Payload) -> list[Alert]:
     name = (
         _first(p.alertConditionNames)
         or _first(p.alertPolicyNames)
-        or _text(p.title)
+        or text(p.title)
         or f"New Relic issue {p.id}"
     )
     correlated = _flag(p.isCorrelated)
@@ -174,20 +166,20 @@ def to_alerts(payload: Payload) -> list[Alert]:
             "state": "acknowledged" if acknowledged and not closed else label_name(state),
             "service": _first(p.impactedEntities),
             "policy": _first(p.alertPolicyNames),
-            "trigger": label_name(trigger) if (trigger := _text(p.trigger)) else None,
-            "workflow": _text(p.workflowName),
+            "trigger": label_name(trigger) if (trigger := text(p.trigger)) else None,
+            "workflow": text(p.workflowName),
             "correlated": correlated,
             "sources": _joined(p.sources),
         }
     )
     annotations = labels_from(
         {
-            "summary": _text(p.title) or name,
-            "description": _text(p.description),
+            "summary": text(p.title) or name,
+            "description": text(p.description),
             "impacted_entities": _joined(p.impactedEntities),
             "conditions": _joined(p.alertConditionNames),
             "total_incidents": p.totalIncidents,
-            "acknowledged_by": _text(p.acknowledgedBy),
+            "acknowledged_by": text(p.acknowledgedBy),
         }
     )
     group_key, _ = group({"issue_id": p.id}, by=("issue_id",))
@@ -201,7 +193,7 @@ def to_alerts(payload: Payload) -> list[Alert]:
             annotations=annotations,
             starts_at=_when(p.createdAt),
             ends_at=(_when(p.closedAt) or _when(p.updatedAt)) if closed else None,
-            generator_url=_url(p.issueUrl),
+            generator_url=http_url(p.issueUrl),
             group_key=group_key,
             group_labels=shown,
         )
