@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +25,10 @@ class SecretUnavailable(Exception):
     """A configured secret could not be read (message names where, not what)."""
 
 
-def read_secret(ref: SecretRef, environ: Mapping[str, str] | None = None) -> bytes:
+def read_secret(ref: SecretRef, environ: Mapping[str, str]) -> bytes:
     """The secret ``ref`` names, as bytes (a file's trailing newline dropped)."""
-    env = os.environ if environ is None else environ
     if ref.env is not None:
-        value = env.get(ref.env, "")
+        value = environ.get(ref.env, "")
         if not value:
             raise SecretUnavailable(f"environment variable {ref.env} is not set or empty")
         return value.encode()
@@ -76,7 +74,7 @@ class Authenticator:
     secrets: tuple[bytes, ...]
 
     @classmethod
-    def load(cls, config: SourceAuth, environ: Mapping[str, str] | None = None) -> Authenticator:
+    def load(cls, config: SourceAuth, environ: Mapping[str, str]) -> Authenticator:
         return cls(config, tuple(read_secret(r, environ) for r in config.secret_refs()))
 
     def check(self, offered: Credentials) -> bool:

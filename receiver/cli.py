@@ -74,7 +74,7 @@ def _load_rules(rules_dir: Path, secrets: bool = True) -> RuleSet:
     try:
         ruleset = load_ruleset(rules_dir)
         if secrets:
-            build_intakes(ruleset)
+            build_intakes(ruleset, os.environ)
     except RuleError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from exc
@@ -201,7 +201,7 @@ def _serve_one(settings: Settings, rules_dir: Path, reuse_port: bool) -> None:
     from receiver.api.app import serve_until_stopped
 
     _setup_logging()
-    asyncio.run(serve_until_stopped(settings, _load_rules(rules_dir), reuse_port))
+    asyncio.run(serve_until_stopped(settings, _load_rules(rules_dir), reuse_port, os.environ))
 
 
 @main.command()
@@ -266,7 +266,9 @@ def worker(queues: str, burst: bool, fork: bool | None) -> None:
             f"unknown queue(s) {sorted(unknown)}; use pages, probes", param_hint="--queues"
         )
     _setup_logging()
-    run_worker(_settings(_require_redis_url()), queues=names, burst=burst, fork=fork)
+    run_worker(
+        _settings(_require_redis_url()), queues=names, burst=burst, fork=fork, environ=os.environ
+    )
 
 
 @main.group()

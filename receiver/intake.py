@@ -26,7 +26,7 @@ class Intake:
     sns: SnsSettings | None = None
 
 
-def build_intakes(ruleset: RuleSet, environ: Mapping[str, str] | None = None) -> dict[str, Intake]:
+def build_intakes(ruleset: RuleSet, environ: Mapping[str, str]) -> dict[str, Intake]:
     """Every source the receiver accepts posts for, by name."""
     intakes = {name: Intake(source) for name, source in sources_for(ruleset.sources).items()}
     for name, config in ruleset.sources.items():

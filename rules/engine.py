@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rules.calendar import response_deadline
 from rules.matchers import Matcher
+from rules.probes import ProbeTargets, Regrade
 from rules.schema import (
     BusinessHours,
     ChannelSpec,
@@ -37,10 +38,12 @@ class _Snapshot(BaseModel):
 
 
 class NamedProbe(_Snapshot):
-    """A probe a rule names, with its spec."""
+    """A probe a rule names, with its spec and, for a target that takes alert
+    labels, where its file lets it connect (``probe_targets``)."""
 
     name: str
     spec: ProbeKind
+    targets: ProbeTargets | None = None
 
 
 class ResolvedContact(_Snapshot):
@@ -83,6 +86,7 @@ class Decision(_Snapshot):
     repeat: int
     business_hours: BusinessHours
     rules_version: str
+    regrade: list[Regraded] = []
 
     @cached_property
     def as_json(self) -> str:
@@ -92,6 +96,25 @@ class Decision(_Snapshot):
     def deadline(self, now: datetime) -> datetime | None:
         """The response deadline for an incident classified at ``now`` (tz-aware)."""
         return response_deadline(self.policy, self.business_hours, now)
+
+
+class Regraded(_Snapshot):
+    """A decision a rule switches to once its probes are in (``Rule.regrade``)."""
+
+    when: str
+    probes: list[str]
+    decision: Decision
+
+    def holds(self, outcomes: Mapping[str, str]) -> bool:
+        """Whether ``when`` holds for the probes' outcomes (name -> outcome)."""
+        names = [n for n in self.probes if n in outcomes] if self.probes else list(outcomes)
+        if not names:
+            return False
+        ok = [outcomes[n] == "ok" for n in names]
+        return all(ok) if self.when == "all_ok" else not all(ok)
+
+
+Decision.model_rebuild()
 
 
 class RuleExplanation(_Snapshot):
@@ -122,6 +145,7 @@ class CompiledRule:
     probes: tuple[str, ...] = ()
     source: str = ""
     position: int = 1
+    regrade: tuple[Regrade, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Say whether every matcher matches ``labels``."""
@@ -161,6 +185,7 @@ class RuleSet:
     source_files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    probe_targets: Mapping[str, ProbeTargets] = field(default_factory=dict)
     _decisions: dict[str | None, Decision] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -196,6 +221,16 @@ class RuleSet:
         ]
 
     def _decide(self, rule: CompiledRule | None) -> Decision:
+        decision = self._decision(rule, None)
+        if rule is None or not rule.regrade:
+            return decision
+        options = [
+            Regraded(when=r.when, probes=list(r.probes), decision=self._decision(rule, r))
+            for r in rule.regrade
+        ]
+        return decision.model_copy(update={"regrade": options})
+
+    def _decision(self, rule: CompiledRule | None, regrade: Regrade | None) -> Decision:
         if rule is None:
             severity = self.default_severity
             why = f"no rule matched; default_severity {severity}"
@@ -205,13 +240,21 @@ class RuleSet:
             matched = ", ".join(str(m) for m in rule.matchers)
             why = f'rule "{rule.name}" ({rule.source} #{rule.position}) matched: {matched}'
             probe_names = rule.probes
+        if rule is not None and regrade is not None:
+            severity = Severity(regrade.severity)
+            which = ", ".join(regrade.probes) or "its probes"
+            found = "all came back ok" if regrade.when == "all_ok" else "one did not come back ok"
+            why = f'rule "{rule.name}" regraded to {severity}: of {which}, {found}'
         policy = self.severities[severity]
         return Decision(
             rule=None if rule is None else rule.name,
             severity=severity,
             why=why,
             policy=policy,
-            probes=[NamedProbe(name=n, spec=self.probes[n].spec) for n in probe_names],
+            probes=[
+                NamedProbe(name=n, spec=self.probes[n].spec, targets=self.probe_targets.get(n))
+                for n in probe_names
+            ],
             steps=[self._resolve(step) for step in self.escalation.get(severity, ())],
             repeat=policy.repeat,
             business_hours=self.business_hours,

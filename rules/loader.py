@@ -33,6 +33,7 @@ from rules.defaults import (
 from rules.engine import CompiledRule, RuleSet
 from rules.errors import RuleFileError, RuleSetErrors, UnknownReference
 from rules.positions import Document, Loc, parse_document
+from rules.probes import ProbeTargets, placeholders
 from rules.schema import (
     UNION_TAGS,
     BusinessHours,
@@ -114,6 +115,7 @@ class _Merge:
         self.probes: dict[str, ProbeSpec] = {}
         self.rules: list[CompiledRule] = []
         self.sources: dict[str, SourceConfig] = {}
+        self.probe_targets: dict[str, ProbeTargets] = {}
         self._first: dict[tuple[str, str], tuple[Document, Loc]] = {}
         self._salvaged: dict[str, set[str]] = {"probes": set(), "contacts": set()}
         self._references: list[tuple[str, str, Document, Loc]] = []
@@ -160,6 +162,8 @@ class _Merge:
         for name, probe in rf.probes.items():
             if self._claim(doc, ("probes", name), f'probe "{name}"'):
                 self.probes[name] = probe
+                if rf.probe_targets is not None:
+                    self.probe_targets[name] = rf.probe_targets
         for severity, steps in rf.escalation.items():
             loc = ("escalation", severity.value)
             if self._claim(doc, loc, f"escalation for {severity}"):
@@ -179,6 +183,16 @@ class _Merge:
                 continue
             for j, name in enumerate(rule.probes):
                 self._references.append(("probe", name, doc, ("rules", i, "probes", j)))
+            for k, regrade in enumerate(rule.regrade):
+                for j, name in enumerate(regrade.probes):
+                    if name not in rule.probes:
+                        reason = f'"{name}" is not one of the rule\'s probes'
+                        self.errors.append(
+                            doc.error(("rules", i, "regrade", k, "probes", j), reason)
+                        )
+                if not rule.probes:
+                    reason = "regrade needs probes: the rule runs none"
+                    self.errors.append(doc.error(("rules", i, "regrade"), reason, at_key=True))
             source = Path(doc.path).name
             self.rules.append(
                 CompiledRule(
@@ -188,6 +202,7 @@ class _Merge:
                     tuple(rule.probes),
                     source,
                     i + 1,
+                    tuple(rule.regrade),
                 )
             )
 
@@ -270,6 +285,7 @@ class _Merge:
             source_files=source_files,
             warnings=tuple(_warnings(severities, self)),
             sources=dict(self.sources),
+            probe_targets=dict(self.probe_targets),
         )
 
 
@@ -285,6 +301,15 @@ def _warnings(severities: dict[Severity, SeverityPolicy], merge: _Merge) -> Iter
     for name in merge.probes:
         if name not in used:
             yield f'probe "{name}" is used by no rule'
+    for name, probe in merge.probes.items():
+        # the fields that choose where a probe connects (links and queries do not)
+        spec = probe.spec.model_dump()
+        fields = [spec[k] for k in ("url", "host", "port", "name") if isinstance(spec.get(k), str)]
+        if name not in merge.probe_targets and any(placeholders(v) for v in fields):
+            yield (
+                f'probe "{name}" takes alert labels in its target, but its file has no '
+                "probe_targets: it will be refused every time"
+            )
 
 
 def _did_you_mean(name: str, known: set[str]) -> str:

@@ -29,6 +29,7 @@ from pydantic import (
 from rules.durations import ResponseWindow
 from rules.fields import Delay, Duration, HttpUrl, MatcherText, Name, ResponseTime, invalid
 from rules.matchers import Matcher, parse_matchers
+from rules.probes import HttpProbe, ProbeKind, ProbeSpec, ProbeTargets, Regrade
 from rules.sources import SourceConfig, SourceName
 
 
@@ -227,60 +228,15 @@ class EscalationStep(_Model):
     notify: list[str] = Field(min_length=1)
 
 
-class HttpMethod(StrEnum):
-    """HTTP methods an HTTP probe may use."""
-
-    GET = "GET"
-    HEAD = "HEAD"
-    POST = "POST"
-
-
-class HttpProbe(_Model):
-    """Request ``url``; healthy on ``expect_status`` (None: any 2xx/3xx)."""
-
-    url: HttpUrl
-    method: HttpMethod = HttpMethod.GET
-    expect_status: Annotated[int, Field(strict=True, ge=100, le=599)] | None = None
-    timeout: Duration = timedelta(seconds=2)
-    body_contains: str | None = None
-
-    @property
-    def kind(self) -> Literal["http"]:
-        """The probe kind."""
-        return "http"
-
-
-ProbeKind = HttpProbe
-"""Every probe kind; grows into a union (``HttpProbe | TcpProbe``) with ``ProbeSpec``."""
-
-
-class ProbeSpec(_Model):
-    """A probe as written in a file: exactly one key naming its kind (``http:``)."""
-
-    http: HttpProbe | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> ProbeSpec:
-        kinds = [name for name in type(self).model_fields if getattr(self, name) is not None]
-        if len(kinds) != 1:
-            choices = ", ".join(type(self).model_fields)
-            raise invalid("probe", f"a probe needs exactly one of the keys: {choices}")
-        return self
-
-    @property
-    def spec(self) -> ProbeKind:
-        """The probe of the kind that is set."""
-        assert self.http is not None  # _one_kind guarantees it
-        return self.http
-
-
 class Rule(_Model):
-    """Alerts whose labels satisfy all ``matchers`` get ``severity`` and ``probes``."""
+    """Alerts whose labels satisfy all ``matchers`` get ``severity`` and ``probes``;
+    ``regrade`` changes the severity on what the probes found (first match wins)."""
 
     name: Name
     matchers: list[MatcherText] = Field(min_length=1)
     severity: Severity
     probes: list[str] = []
+    regrade: list[Regrade] = []
 
     def parsed_matchers(self) -> tuple[Matcher, ...]:
         """The matchers, parsed (each entry may hold a comma-separated list)."""
@@ -298,6 +254,7 @@ class RuleFile(_Model):
     probes: dict[Name, ProbeSpec] = {}
     rules: list[Rule] = []
     sources: dict[SourceName, SourceConfig] = {}
+    probe_targets: ProbeTargets | None = None
 
     @field_validator("severities", "contacts", "escalation", "probes", "sources", mode="before")
     @classmethod
@@ -308,3 +265,6 @@ class RuleFile(_Model):
     @classmethod
     def _null_is_empty_list(cls, value: Any) -> Any:
         return [] if value is None else value
+
+
+__all__ = ["HttpProbe", "ProbeKind", "ProbeSpec", "ProbeTargets"]

@@ -11,6 +11,7 @@ import contextvars
 import functools
 import random
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -38,9 +39,11 @@ class WorkerContext:
     raw: Redis  # not decoding: what RQ needs
     http: httpx.Client
     rng: random.Random = field(default_factory=random.Random)
+    # the worker's environment (probes name credentials by variable): given by the CLI
+    environ: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, settings: Settings) -> WorkerContext:
+    def open(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> WorkerContext:
         timeouts = {"socket_timeout": 5.0, "socket_connect_timeout": 5.0}
         text = sync_client(settings.redis_url, decode_responses=True, **timeouts)
         raw = sync_client(settings.redis_url, **timeouts)
@@ -50,6 +53,7 @@ class WorkerContext:
             store=IncidentStore(text),
             raw=raw,
             http=httpx.Client(trust_env=False, follow_redirects=False, verify=tls_context()),
+            environ=dict(environ or {}),
         )
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ work to the reconciler; it never pages early.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,11 +33,12 @@ from workers import escalation
 from workers.channels import SENDERS
 from workers.context import WorkerContext, current
 from workers.delivery import Delivery, deliver
+from workers.diagnosis import Setting, pending
 from workers.diagnosis import diagnose as run_probes
-from workers.diagnosis import pending
 from workers.lease import lease
 from workers.page import build_page, idempotency_key
 from workers.probes.base import ProbeResult
+from workers.probes.deploys import recorded_deploys
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +96,95 @@ def diagnose(incident_id: str, generation: int) -> str:
             outcome=result.outcome.value,
         )
 
-    run_probes(incident.decision.probes, report)
-    # Diagnosed within the budget: the first page goes now, from here (one job hop
-    # less); its budget-end job on the pages queue then finds it done. Were the
-    # probes slow, that job has paged already and the step is no longer due.
+    results = run_probes(incident.decision.probes, report, _setting(ctx, incident))
     first = Work(Kind.PAGE, incident_id, generation, 0, 0)
-    if due_at(ctx.redis, first) is None:
-        return "diagnosed"
+    paged = due_at(ctx.redis, first) is None
+    regraded = _regrade(ctx, incident, results, paged)
+    if regraded is not None:
+        done(ctx.redis, first)
+        first = Work(Kind.PAGE, incident_id, regraded, 0, 0)
+        ctx.redis.zadd(keys.due(), {first.member: redis_time(ctx.redis)}, nx=True)
+        return f"diagnosed, regraded, {_page_now(ctx, first)}"
+    if paged:
+        # The probes outran the diagnosis budget: the first page went out with
+        # them pending. Now that all are in, the same contacts get the whole picture
+        # (once: the mark is taken by whichever run of this job gets it).
+        if ctx.redis.getdel(keys.pending_diagnosis(incident_id, generation)):
+            return f"diagnosed late, {_diagnosis_update(ctx, incident_id, generation)}"
+        return "diagnosed, paged already"
+    # Diagnosed within the budget: the first page goes now, from here (one job hop
+    # less); its budget-end job on the pages queue then finds it done.
     ctx.redis.zadd(keys.due(), {first.member: redis_time(ctx.redis)}, xx=True)
     return f"diagnosed, {_page_now(ctx, first)}"
+
+
+def _setting(ctx: WorkerContext, incident: Incident) -> Setting:
+    """The labels the probes' placeholders read: the incident's first firing
+    alert's, over the group's; when it started; the recorded deploys."""
+    alerts = ctx.store.alerts(incident.id)
+    first = next((a for a in alerts if a.status.value == "firing"), alerts[0] if alerts else None)
+    labels = {**incident.labels, **(first.labels if first else {})}
+    started = _parse_time(first.starts_at) if first else None
+
+    async def deploys(service: str, since: float, until: float) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(recorded_deploys, ctx.redis, service, since, until)
+
+    return Setting(
+        labels=labels,
+        alert_started=started or incident.created_at,
+        deploys=deploys,
+        environ=ctx.environ,
+    )
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text or text.startswith("0001-"):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _regrade(
+    ctx: WorkerContext, incident: Incident, results: list[ProbeResult], paged: bool
+) -> int | None:
+    """The new generation when the rule regrades on what its probes found; None
+    when no option holds, the severity stays, or (already paged) it would lower it."""
+    outcomes = {r.name: r.outcome.value for r in results}
+    option = next((o for o in incident.decision.regrade if o.holds(outcomes)), None)
+    if option is None or option.decision.severity == incident.severity:
+        return None
+    new = option.decision
+    old = incident.severity
+    if paged and new.severity.rank > old.rank:
+        ctx.store.record(
+            incident.id,
+            "regrade_skipped",
+            f"{old} -> {new.severity} not applied: {old} was paged already ({new.why})",
+            _now(),
+        )
+        return None
+    detail = f"{old} -> {new.severity}: {new.why}"
+    return ctx.store.regrade(
+        incident.id,
+        incident.generation,
+        new.severity.value,
+        new.severity.rank,
+        new.as_json,
+        detail,
+        _now(),
+    )
+
+
+def _diagnosis_update(ctx: WorkerContext, incident_id: str, generation: int) -> str:
+    incident = ctx.store.get(incident_id)
+    if incident is None or not incident.is_paging(generation) or not incident.decision.steps:
+        return "no update (not paging)"
+    work = Work(Kind.PAGE, incident_id, generation, 0, 0)
+    _send_step(ctx, incident, work, "update", 0, reason="diagnosis update", budget=60.0)
+    return "update sent"
 
 
 def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
@@ -288,7 +370,11 @@ def _send_step(
     contacts = incident.decision.steps[step].contacts
     who = ", ".join(c.name for c in contacts)
     marker = keys.step_started(f"{work.member}:{cycle}")
-    if ctx.redis.set(marker, "1", nx=True, ex=30 * 24 * 3600):
+    if cycle == "update":
+        ctx.store.record(
+            incident.id, "diagnosis_update", f"every probe is in: updating {who}", _now()
+        )
+    elif ctx.redis.set(marker, "1", nx=True, ex=30 * 24 * 3600):
         ctx.store.record(
             incident.id,
             "escalation_step",
@@ -306,6 +392,9 @@ def _send_step(
             step=step,
         )
     run = _Step(ctx, incident, work, cycle, step, reason, budget, _diagnosis(ctx, incident))
+    if (cycle, step) == (0, 0) and any(d.get("outcome") == "pending" for d in run.diagnosis):
+        pending_mark = keys.pending_diagnosis(incident.id, work.generation)
+        ctx.redis.set(pending_mark, "1", ex=7 * 24 * 3600)
     targets = [(c, i) for c in contacts for i in range(len(c.channels))]
     with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
         outcomes = list(pool.map(lambda t: _page_one(run, *t), targets))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Mapping
 from multiprocessing.process import BaseProcess
 
 from rq import Queue, SimpleWorker, Worker
@@ -28,6 +29,7 @@ class _ContextMixin:
     keeps the auditor process (workers.reconciler.run_auditor) alive beside it."""
 
     triaged_settings: Settings
+    triaged_environ: Mapping[str, str] = {}
     auditor: BaseProcess | None = None
     with_auditor: bool = False  # run_worker turns it on; in-process test workers run none
     # An in-process worker may keep one context (its Redis and HTTP connections) for
@@ -38,10 +40,10 @@ class _ContextMixin:
     def perform_job(self, job: Job, queue: Queue) -> bool:
         if self.keep_context:
             if self.kept is None:
-                self.kept = WorkerContext.open(self.triaged_settings)
+                self.kept = WorkerContext.open(self.triaged_settings, self.triaged_environ)
             ctx = self.kept
         else:
-            ctx = WorkerContext.open(self.triaged_settings)
+            ctx = WorkerContext.open(self.triaged_settings, self.triaged_environ)
         token = activate(ctx)
         try:
             return super().perform_job(job, queue)  # type: ignore[misc, no-any-return]
@@ -128,6 +130,7 @@ def run_worker(
     queues: tuple[str, ...] = ("pages", "probes"),
     burst: bool = False,
     fork: bool | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> bool:
     """Work the queues, with the auditor (scheduled jobs by Redis time, reconciler)
     beside, until stopped. RQ's own scheduler is not used: see workers.scheduling.
@@ -138,6 +141,7 @@ def run_worker(
     worker = build_worker(settings, simple=not fork, queues=queues)
     worker.with_auditor = True  # type: ignore[attr-defined]
     worker.keep_context = not fork  # type: ignore[attr-defined]
+    worker.triaged_environ = dict(environ or {})  # type: ignore[attr-defined]
     worker.ensure_auditor()  # type: ignore[attr-defined]
     try:
         return bool(worker.work(burst=burst, with_scheduler=False, logging_level=logging.INFO))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from receiver import logsafe, metrics
-from receiver.api import acklinks, alerts, health, incidents
+from receiver.api import acklinks, alerts, deploys, health, incidents
 from receiver.api.keys import (
     DRAINING,
     INFLIGHT,
@@ -73,12 +73,14 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
-async def serve_until_stopped(settings: Settings, ruleset: RuleSet, reuse_port: bool) -> None:
+async def serve_until_stopped(
+    settings: Settings, ruleset: RuleSet, reuse_port: bool, environ: Mapping[str, str]
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain: /health answers 503 at once while
     requests are still served for ``drain_seconds`` (load balancers stop sending),
     then stop listening and let in-flight requests finish within the shutdown timeout.
     """
-    app = create_app(settings, ruleset)
+    app = create_app(settings, ruleset, environ)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_seconds)
     await runner.setup()
     site = web.TCPSite(
@@ -101,7 +103,9 @@ async def serve_until_stopped(settings: Settings, ruleset: RuleSet, reuse_port: 
     await runner.cleanup()
 
 
-def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
+def create_app(
+    settings: Settings, ruleset: RuleSet, environ: Mapping[str, str] | None = None
+) -> web.Application:
     """Build the receiver application; resources open and close with it."""
     app = web.Application(middlewares=[errors, auth], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
@@ -109,11 +113,12 @@ def create_app(settings: Settings, ruleset: RuleSet) -> web.Application:
     app[DRAINING] = asyncio.Event()
     app[INFLIGHT] = InFlight(settings.max_inflight)
     app[REPEATS] = RepeatCache()
-    app[INTAKES] = build_intakes(ruleset)
+    # sources' secrets are read from ``environ`` (the CLI's os.environ) once, here
+    app[INTAKES] = build_intakes(ruleset, environ or {})
     logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sns_ctx)
-    for module in (alerts, incidents, acklinks, health):
+    for module in (alerts, incidents, acklinks, deploys, health):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)
     return app

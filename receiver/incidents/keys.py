@@ -5,6 +5,8 @@ RQ's own keys (``rq:*``) are RQ's business; the queue names are in ``receiver.jo
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "triaged:"
 
 
@@ -99,3 +101,14 @@ def stats() -> str:
 def ack_key() -> str:
     """String: the generated ack-link signing key when TRIAGED_ACK_KEY is not set."""
     return f"{PREFIX}ack-key"
+
+
+def deploys(service: str) -> str:
+    """ZSET: the deploys of ``service`` (JSON members), scored by deploy time."""
+    return f"{PREFIX}deploys:{hashlib.sha256(service.encode()).hexdigest()[:24]}"
+
+
+def pending_diagnosis(incident_id: str, generation: int) -> str:
+    """String, set when a first page went out with probes pending: the diagnosis
+    owes its contacts an update (taken once, with GETDEL)."""
+    return f"{PREFIX}incident:{incident_id}:pending-diagnosis:{generation}"

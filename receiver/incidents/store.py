@@ -62,6 +62,10 @@ async def _unavailable_on_error() -> AsyncIterator[None]:
         raise StoreUnavailable(f"incident store unavailable: {type(exc).__name__}") from exc
 
 
+DEPLOY_RETENTION_S = 30 * 24 * 3600.0
+DEPLOYS_KEPT = 1000
+
+
 class AsyncIncidentStore:
     """Incident records in Redis, for the asyncio receiver."""
 
@@ -90,6 +94,23 @@ class AsyncIncidentStore:
             )
             for r in rows
         ]
+
+    async def record_deploy(self, service: str, deploy: dict[str, Any], at: float) -> None:
+        """Keep a deploy of ``service`` (30 days, at most the newest 1,000)."""
+        key = keys.deploys(service)
+        async with _unavailable_on_error():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(key, {orjson.dumps(deploy).decode(): at})
+                pipe.zremrangebyscore(key, "-inf", at - DEPLOY_RETENTION_S)
+                pipe.zremrangebyrank(key, 0, -1 - DEPLOYS_KEPT)
+                pipe.expire(key, int(DEPLOY_RETENTION_S))
+                await pipe.execute()
+
+    async def deploys(self, service: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest deploys of ``service``."""
+        async with _unavailable_on_error():
+            raw = await self.redis.zrevrange(keys.deploys(service), 0, limit - 1)
+        return [orjson.loads(item) for item in raw]
 
     async def get(self, incident_id: str) -> IncidentDetail:
         """Return the incident with its alerts and timeline, or raise IncidentNotFound."""

@@ -13,8 +13,8 @@ from typing import Any
 from redis import Redis
 
 from receiver.incidents import keys
-from receiver.incidents.codec import incident_from_hash, timeline_entry
-from receiver.model import Incident
+from receiver.incidents.codec import alerts_from_hash, incident_from_hash, timeline_entry
+from receiver.model import Incident, StoredAlert
 
 SENT_TTL_SECONDS = 30 * 24 * 3600
 
@@ -28,6 +28,11 @@ class IncidentStore:
     def get(self, incident_id: str) -> Incident | None:
         h = self.redis.hgetall(keys.incident(incident_id))
         return incident_from_hash(h) if h else None  # type: ignore[arg-type]
+
+    def alerts(self, incident_id: str) -> list[StoredAlert]:
+        """The incident's alerts, oldest received first."""
+        raw = self.redis.hgetall(keys.alerts(incident_id))
+        return alerts_from_hash(raw)  # type: ignore[arg-type]
 
     def created_ts(self, incident_id: str) -> float:
         raw = self.redis.hget(keys.incident(incident_id), "created_ts")
@@ -47,6 +52,41 @@ class IncidentStore:
         pipe.rpush(keys.timeline(incident_id), timeline_entry(kind, detail, now, **data))
         _count(pipe, stats)
         pipe.execute()
+
+    def regrade(
+        self,
+        incident_id: str,
+        generation: int,
+        severity: str,
+        rank: int,
+        decision_json: str,
+        detail: str,
+        now: datetime,
+    ) -> int | None:
+        """Give an open incident of ``generation`` a new severity and decision, as the
+        next generation (its escalation starts again); None when it moved on (another
+        generation, acknowledged, resolved)."""
+        key = keys.incident(incident_id)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.watch(key)
+            current, status = pipe.hmget(key, "generation", "status")
+            if current is None or int(current) != generation or status != "open":
+                pipe.unwatch()
+                return None
+            pipe.multi()
+            pipe.hset(
+                key,
+                mapping={
+                    "severity": severity,
+                    "rank": rank,
+                    "decision": decision_json,
+                    "generation": generation + 1,
+                    "updated_at": now.isoformat(),
+                },
+            )
+            pipe.rpush(keys.timeline(incident_id), timeline_entry("severity_regraded", detail, now))
+            pipe.execute()
+        return generation + 1
 
     def add_stats(self, stats: Sequence[tuple[str, float]]) -> None:
         if not stats:

@@ -8,6 +8,7 @@ signing certificate and the SubscribeURL are served by a real HTTPS server on
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def rules(directory: Path, pages: PageReceiver, auth: bool) -> Path:
 async def app_client(
     aiohttp_client: Any, settings: Settings, directory: Path, pki: Pki, server: Server
 ) -> Any:
-    app = create_app(settings, load_ruleset(directory))
+    app = create_app(settings, load_ruleset(directory), os.environ)
     trust = ssl.create_default_context(cadata=pki.tls_cert_pem.decode())
     # SNS's hosts are 127.0.0.1 here, and the clock is the test messages' signing time
     app[SNS_GATE] = SnsGate(local_policy(server.port), verify=trust, clock=lambda: NOW)

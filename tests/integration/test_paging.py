@@ -215,8 +215,8 @@ async def test_in_process_probe_worker_pages_from_one_kept_context(
     opened: list[WorkerContext] = []
     real_open = WorkerContext.open.__func__  # type: ignore[attr-defined]
 
-    def counting_open(cls: type[WorkerContext], s: Any) -> WorkerContext:
-        ctx: WorkerContext = real_open(cls, s)
+    def counting_open(cls: type[WorkerContext], *args: Any) -> WorkerContext:
+        ctx: WorkerContext = real_open(cls, *args)
         opened.append(ctx)
         return ctx
 

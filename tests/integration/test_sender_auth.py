@@ -4,6 +4,7 @@ and Redis: a refused post stores nothing and says nothing about why it failed.""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ async def client(
         monkeypatch.setenv(name, value)
     write_rules(rules_dir, pages)
     (rules_dir / "sources.yaml").write_text(SOURCES)
-    return await aiohttp_client(create_app(settings, load_ruleset(rules_dir)))
+    return await aiohttp_client(create_app(settings, load_ruleset(rules_dir), os.environ))
 
 
 async def incidents(client: Any) -> list[dict[str, Any]]:
@@ -143,4 +144,4 @@ async def test_a_source_whose_secret_is_missing_stops_the_start(
     write_rules(rules_dir, pages)
     (rules_dir / "sources.yaml").write_text(SOURCES)
     with pytest.raises(IntakeConfigError, match="sources.alertmanager.auth: environment variable"):
-        create_app(settings, load_ruleset(rules_dir))
+        create_app(settings, load_ruleset(rules_dir), os.environ)

@@ -42,7 +42,8 @@ def test_product_checkout_down_is_sev1_with_probes_and_two_steps(product: RuleSe
     assert decision.rule == "checkout-down"
     assert decision.severity is Severity.SEV_1
     assert [p.name for p in decision.probes] == ["checkout-health", "checkout-alive"]
-    assert decision.probes[0].spec.expect_status == 200
+    status = decision.probes[0].spec.expect_status
+    assert status is not None and (status.low, status.high) == (200, 200)
     assert decision.probes[1].spec.timeout == timedelta(seconds=2)
     assert [s.after_seconds for s in decision.steps] == [0.0, 300.0]
     assert [[c.name for c in s.contacts] for s in decision.steps] == [

@@ -89,7 +89,9 @@ def test_probe_spec_needs_one_kind() -> None:
     with pytest.raises(ValidationError, match="exactly one of the keys: http"):
         ProbeSpec.model_validate({})
     with pytest.raises(ValidationError, match="Extra inputs"):
-        ProbeSpec.model_validate({"tcp": {"host": "h", "port": 1}})
+        ProbeSpec.model_validate({"smtp": {"host": "h", "port": 25}})
+    with pytest.raises(ValidationError, match="exactly one of the keys"):
+        ProbeSpec.model_validate({"tcp": {"host": "h", "port": 1}, "dns": {"name": "h"}})
 
 
 @pytest.mark.parametrize(("after", "expected"), [(0, 0), ("0", 0), ("0s", 0), ("90s", 90)])
