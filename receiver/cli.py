@@ -271,6 +271,41 @@ def worker(queues: str, burst: bool, fork: bool | None) -> None:
     )
 
 
+@main.command()
+@click.option("--rules", "rules_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--at", "at_text", default=None, help="ISO 8601 time with its zone (default: now).")
+def oncall(rules_dir: Path, at_text: str | None) -> None:
+    """Who is on call now and next, per rotation (reads only the rule files)."""
+    from datetime import UTC, datetime
+
+    from rules.rotations import on_call_now_and_next
+
+    ruleset = _load_rules(rules_dir, secrets=False)
+    at = datetime.now(UTC)
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError as exc:
+            raise click.BadParameter("an ISO 8601 time with its zone", param_hint="--at") from exc
+        if at.tzinfo is None:
+            raise click.BadParameter("give the time zone (e.g. Z or +01:00)", param_hint="--at")
+    if not ruleset.rotations:
+        click.echo("no rotations in these rules")
+        return
+    for name, rotation in sorted(ruleset.rotations.items()):
+        shown = on_call_now_and_next(rotation, at)
+        now, nxt = shown["now"], shown["next"]
+        line = f"{name}: "
+        line += (
+            f"{now['person']} until {now['until']}" + (" (override)" if now["override"] else "")
+            if isinstance(now, dict)
+            else "nobody on call"
+        )
+        if isinstance(nxt, dict):
+            line += f"; next {nxt['person']} from {nxt['from']}"
+        click.echo(line)
+
+
 @main.group()
 def rules() -> None:
     """Rule-file tools."""

@@ -36,14 +36,19 @@ class Kind(StrEnum):
     DIAGNOSE = "diagnose"
     PAGE = "page"
     DEADLINE = "deadline"
+    MIRROR = "mirror"  # tell PagerDuty / Opsgenie: acknowledged (cycle 1), resolved (cycle 2)
 
 
 FUNCTIONS = {
     Kind.DIAGNOSE: "workers.jobs.diagnose",
     Kind.PAGE: "workers.jobs.page",
     Kind.DEADLINE: "workers.jobs.check_deadline",
+    Kind.MIRROR: "workers.jobs.mirror",
 }
-QUEUES = {Kind.DIAGNOSE: PROBES_QUEUE, Kind.PAGE: QUEUE, Kind.DEADLINE: QUEUE}
+QUEUES = {Kind.DIAGNOSE: PROBES_QUEUE, Kind.PAGE: QUEUE, Kind.DEADLINE: QUEUE, Kind.MIRROR: QUEUE}
+# work that is handed to RQ at once, never kept in the due set
+UNSCHEDULED = frozenset({Kind.DIAGNOSE, Kind.MIRROR})
+_FOUR_PART = frozenset({Kind.PAGE, Kind.MIRROR})
 
 
 @dataclass(frozen=True)
@@ -58,19 +63,21 @@ class Work:
 
     @property
     def member(self) -> str:
-        if self.kind is Kind.PAGE:
-            return f"page:{self.incident_id}:{self.generation}:{self.cycle}:{self.step}"
+        if self.kind in _FOUR_PART:
+            k = self.kind.value
+            return f"{k}:{self.incident_id}:{self.generation}:{self.cycle}:{self.step}"
         return f"{self.kind.value}:{self.incident_id}:{self.generation}"
 
     @property
     def job_id(self) -> str:
-        if self.kind is Kind.PAGE:
-            return f"page-{self.incident_id}-g{self.generation}-c{self.cycle}-s{self.step}"
+        if self.kind in _FOUR_PART:
+            k = self.kind.value
+            return f"{k}-{self.incident_id}-g{self.generation}-c{self.cycle}-s{self.step}"
         return f"{self.kind.value}-{self.incident_id}-g{self.generation}"
 
     @property
     def args(self) -> tuple[str | int, ...]:
-        if self.kind is Kind.PAGE:
+        if self.kind in _FOUR_PART:
             return (self.incident_id, self.generation, self.cycle, self.step)
         return (self.incident_id, self.generation)
 
@@ -189,7 +196,7 @@ def drain_outbox(connection: Redis, limit: int = 500) -> int:
     now = float(seconds) + float(micros) / 1e6
     with connection.pipeline(transaction=True) as pipe:
         for work, due in zip(works, dues, strict=True):
-            if due is None and work.kind is not Kind.DIAGNOSE:
+            if due is None and work.kind not in UNSCHEDULED:
                 continue  # done already
             queue = queue_for(connection, work)
             job = queue.create_job(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from rules.calendar import response_deadline
 from rules.matchers import Matcher
 from rules.probes import ProbeTargets, Regrade
+from rules.rotations import Rotation, shift_at
 from rules.schema import (
     BusinessHours,
     ChannelSpec,
@@ -55,11 +56,41 @@ class ResolvedContact(_Snapshot):
     channels: list[ChannelSpec]
 
 
+class ResolvedRotation(_Snapshot):
+    """A rotation a step pages: its schedule and its members' contacts, so that a
+    worker finds who is on call when the step runs (``rules.rotations.shift_at``)."""
+
+    name: str
+    rotation: Rotation
+    members: list[ResolvedContact]
+
+    def on_call(self, at: datetime) -> ResolvedContact | None:
+        """Who is on call at ``at`` (None: nobody, e.g. before the first handoff)."""
+        shift = shift_at(self.rotation, at)
+        if shift is None:
+            return None
+        return next((m for m in self.members if m.name == shift.person), None)
+
+
 class ResolvedStep(_Snapshot):
-    """An escalation step: page ``contacts`` ``after_seconds`` after the step before."""
+    """An escalation step: page ``contacts`` and whoever is on call in ``rotations``,
+    ``after_seconds`` after the step before."""
 
     after_seconds: float
     contacts: list[ResolvedContact]
+    rotations: list[ResolvedRotation] = []
+
+    def who(self, at: datetime) -> tuple[list[ResolvedContact], list[str]]:
+        """The contacts to page at ``at``, and the rotations nobody is on call in."""
+        found = list(self.contacts)
+        empty = []
+        for rotation in self.rotations:
+            person = rotation.on_call(at)
+            if person is None:
+                empty.append(rotation.name)
+            elif all(person.name != c.name for c in found):
+                found.append(person)
+        return found, empty
 
 
 class Decision(_Snapshot):
@@ -87,6 +118,7 @@ class Decision(_Snapshot):
     business_hours: BusinessHours
     rules_version: str
     regrade: list[Regraded] = []
+    escalation_policy: str | None = None
 
     @cached_property
     def as_json(self) -> str:
@@ -146,6 +178,7 @@ class CompiledRule:
     source: str = ""
     position: int = 1
     regrade: tuple[Regrade, ...] = ()
+    policy: str | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Say whether every matcher matches ``labels``."""
@@ -186,6 +219,10 @@ class RuleSet:
     warnings: tuple[str, ...] = ()
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     probe_targets: Mapping[str, ProbeTargets] = field(default_factory=dict)
+    rotations: Mapping[str, Rotation] = field(default_factory=dict)
+    policies: Mapping[str, Mapping[Severity, tuple[EscalationStep, ...]]] = field(
+        default_factory=dict
+    )
     _decisions: dict[str | None, Decision] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -246,6 +283,11 @@ class RuleSet:
             found = "all came back ok" if regrade.when == "all_ok" else "one did not come back ok"
             why = f'rule "{rule.name}" regraded to {severity}: of {which}, {found}'
         policy = self.severities[severity]
+        named = rule.policy if rule is not None else None
+        team = self.policies.get(named, {}) if named else {}
+        steps = team.get(severity) if severity in team else self.escalation.get(severity, ())
+        if named and severity in team:
+            why += f"; escalation policy {named}"
         return Decision(
             rule=None if rule is None else rule.name,
             severity=severity,
@@ -255,20 +297,32 @@ class RuleSet:
                 NamedProbe(name=n, spec=self.probes[n].spec, targets=self.probe_targets.get(n))
                 for n in probe_names
             ],
-            steps=[self._resolve(step) for step in self.escalation.get(severity, ())],
+            steps=[self._resolve(step) for step in steps or ()],
+            escalation_policy=named if named and severity in team else None,
             repeat=policy.repeat,
             business_hours=self.business_hours,
             rules_version=self.version,
         )
 
     def _resolve(self, step: EscalationStep) -> ResolvedStep:
-        contacts = [
-            ResolvedContact(
-                name=name,
-                role=self.contacts[name].role,
-                display_name=self.contacts[name].name,
-                channels=list(self.contacts[name].channels),
+        contacts = [self._contact(name) for name in step.notify]
+        rotations = []
+        for name in step.rotations:
+            rotation = self.rotations[name]
+            people = dict.fromkeys([*rotation.members, *(o.who for o in rotation.overrides)])
+            rotations.append(
+                ResolvedRotation(
+                    name=name, rotation=rotation, members=[self._contact(p) for p in people]
+                )
             )
-            for name in step.notify
-        ]
-        return ResolvedStep(after_seconds=step.after.total_seconds(), contacts=contacts)
+        return ResolvedStep(
+            after_seconds=step.after.total_seconds(), contacts=contacts, rotations=rotations
+        )
+
+    def _contact(self, name: str) -> ResolvedContact:
+        return ResolvedContact(
+            name=name,
+            role=self.contacts[name].role,
+            display_name=self.contacts[name].name,
+            channels=list(self.contacts[name].channels),
+        )

@@ -34,6 +34,7 @@ from rules.engine import CompiledRule, RuleSet
 from rules.errors import RuleFileError, RuleSetErrors, UnknownReference
 from rules.positions import Document, Loc, parse_document
 from rules.probes import ProbeTargets, placeholders
+from rules.rotations import Rotation
 from rules.schema import (
     UNION_TAGS,
     BusinessHours,
@@ -112,6 +113,8 @@ class _Merge:
         self.default_severity: Severity | None = None
         self.contacts: dict[str, Contact] = {}
         self.escalation: dict[Severity, tuple[EscalationStep, ...]] = {}
+        self.policies: dict[str, dict[Severity, tuple[EscalationStep, ...]]] = {}
+        self.rotations: dict[str, Rotation] = {}
         self.probes: dict[str, ProbeSpec] = {}
         self.rules: list[CompiledRule] = []
         self.sources: dict[str, SourceConfig] = {}
@@ -168,12 +171,20 @@ class _Merge:
             loc = ("escalation", severity.value)
             if self._claim(doc, loc, f"escalation for {severity}"):
                 self.escalation[severity] = tuple(steps)
-            if steps and steps[0].after:
-                reason = "the first step pages at once: remove after (or set it to 0)"
-                self.errors.append(doc.error((*loc, 0, "after"), reason))
-            for k, step in enumerate(steps):
-                for j, name in enumerate(step.notify):
-                    self._references.append(("contact", name, doc, (*loc, k, "notify", j)))
+            self._check_steps(doc, loc, steps)
+        for name, by_severity in rf.policies.items():
+            if self._claim(doc, ("policies", name), f'escalation policy "{name}"'):
+                self.policies[name] = {sev: tuple(steps) for sev, steps in by_severity.items()}
+            for severity, steps in by_severity.items():
+                self._check_steps(doc, ("policies", name, severity.value), steps)
+        for name, rotation in rf.rotations.items():
+            if self._claim(doc, ("rotations", name), f'rotation "{name}"'):
+                self.rotations[name] = rotation
+            for j, member in enumerate(rotation.members):
+                self._references.append(("contact", member, doc, ("rotations", name, "members", j)))
+            for j, override in enumerate(rotation.overrides):
+                who: Loc = ("rotations", name, "overrides", j, "who")
+                self._references.append(("contact", override.who, doc, who))
         for name, config in rf.sources.items():
             if self._claim(doc, ("sources", name), f'source "{name}"'):
                 self.sources[name] = config
@@ -183,6 +194,8 @@ class _Merge:
                 continue
             for j, name in enumerate(rule.probes):
                 self._references.append(("probe", name, doc, ("rules", i, "probes", j)))
+            if rule.policy is not None:
+                self._references.append(("policy", rule.policy, doc, ("rules", i, "policy")))
             for k, regrade in enumerate(rule.regrade):
                 for j, name in enumerate(regrade.probes):
                     if name not in rule.probes:
@@ -203,8 +216,19 @@ class _Merge:
                     source,
                     i + 1,
                     tuple(rule.regrade),
+                    rule.policy,
                 )
             )
+
+    def _check_steps(self, doc: Document, loc: Loc, steps: list[EscalationStep]) -> None:
+        if steps and steps[0].after:
+            reason = "the first step pages at once: remove after (or set it to 0)"
+            self.errors.append(doc.error((*loc, 0, "after"), reason))
+        for k, step in enumerate(steps):
+            for j, name in enumerate(step.notify):
+                self._references.append(("contact", name, doc, (*loc, k, "notify", j)))
+            for j, name in enumerate(step.rotations):
+                self._references.append(("rotation", name, doc, (*loc, k, "rotations", j)))
 
     def _check_source(self, doc: Document, name: str, config: SourceConfig) -> None:
         loc = ("sources", name)
@@ -262,6 +286,8 @@ class _Merge:
         known = {
             "probe": set(self.probes) | self._salvaged["probes"],
             "contact": set(self.contacts) | self._salvaged["contacts"],
+            "rotation": set(self.rotations),
+            "policy": set(self.policies),
         }
         for kind, name, doc, loc in self._references:
             if name not in known[kind]:
@@ -286,6 +312,8 @@ class _Merge:
             warnings=tuple(_warnings(severities, self)),
             sources=dict(self.sources),
             probe_targets=dict(self.probe_targets),
+            rotations=dict(self.rotations),
+            policies=dict(self.policies),
         )
 
 
@@ -293,7 +321,21 @@ def _warnings(severities: dict[Severity, SeverityPolicy], merge: _Merge) -> Iter
     for severity, policy in severities.items():
         if policy.page is not PageMode.NEVER and not merge.escalation.get(severity):
             yield f"{severity} pages {policy.page} but has no escalation steps: nobody is paged"
-    notified = {n for steps in merge.escalation.values() for s in steps for n in s.notify}
+    all_steps = [s for steps in merge.escalation.values() for s in steps] + [
+        s for policy in merge.policies.values() for steps in policy.values() for s in steps
+    ]
+    notified = {n for s in all_steps for n in s.notify}
+    used_rotations = {r for s in all_steps for r in s.rotations}
+    notified |= {
+        m
+        for name, rotation in merge.rotations.items()
+        if name in used_rotations
+        for m in [*rotation.members, *(o.who for o in rotation.overrides)]
+    }
+    for name in merge.rotations:
+        if name not in used_rotations:
+            yield f'rotation "{name}" is in no escalation step'
+
     for name in merge.contacts:
         if name not in notified:
             yield f'contact "{name}" is in no escalation step'

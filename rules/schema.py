@@ -26,10 +26,18 @@ from pydantic import (
     model_validator,
 )
 
+from rules.channels import (
+    EmailChannel,
+    OpsgenieChannel,
+    PagerDutyChannel,
+    SlackChannel,
+    TeamsChannel,
+)
 from rules.durations import ResponseWindow
 from rules.fields import Delay, Duration, HttpUrl, MatcherText, Name, ResponseTime, invalid
 from rules.matchers import Matcher, parse_matchers
 from rules.probes import HttpProbe, ProbeKind, ProbeSpec, ProbeTargets, Regrade
+from rules.rotations import Rotation
 from rules.sources import SourceConfig, SourceName
 
 
@@ -191,25 +199,35 @@ class LogChannel(_Model):
         return "log"
 
 
+_CHANNEL_KINDS = ("webhook", "log", "slack", "teams", "pagerduty", "email", "opsgenie")
+
+
 def _channel_tag(value: Any) -> str | None:
-    if isinstance(value, WebhookChannel | LogChannel):
-        return f"{value.kind} channel"
+    kind = getattr(value, "kind", None)
+    if isinstance(kind, str):
+        return f"{kind} channel"
     if isinstance(value, dict):
-        return next((f"{k} channel" for k in ("webhook", "log") if k in value), None)
+        return next((f"{k} channel" for k in _CHANNEL_KINDS if k in value), None)
     return None
 
 
 ChannelSpec = Annotated[
-    Annotated[WebhookChannel, Tag("webhook channel")] | Annotated[LogChannel, Tag("log channel")],
+    Annotated[WebhookChannel, Tag("webhook channel")]
+    | Annotated[LogChannel, Tag("log channel")]
+    | Annotated[SlackChannel, Tag("slack channel")]
+    | Annotated[TeamsChannel, Tag("teams channel")]
+    | Annotated[PagerDutyChannel, Tag("pagerduty channel")]
+    | Annotated[EmailChannel, Tag("email channel")]
+    | Annotated[OpsgenieChannel, Tag("opsgenie channel")],
     Discriminator(
         _channel_tag,
         custom_error_type="channel",
-        custom_error_message="a channel needs one of the keys: webhook, log",
+        custom_error_message="a channel needs one of the keys: " + ", ".join(_CHANNEL_KINDS),
     ),
 ]
 """One of the channel kinds, told apart by its key."""
 
-UNION_TAGS = frozenset({"webhook channel", "log channel"})
+UNION_TAGS = frozenset(f"{k} channel" for k in _CHANNEL_KINDS)
 """Tags pydantic puts in error locations of tagged unions (not keys of the file)."""
 
 
@@ -222,10 +240,18 @@ class Contact(_Model):
 
 
 class EscalationStep(_Model):
-    """Page ``notify`` when the step before is unacknowledged for ``after``."""
+    """Page ``notify`` (contacts) and whoever is on call in ``rotations`` when the
+    step before is unacknowledged for ``after``."""
 
     after: Delay = timedelta(0)
-    notify: list[str] = Field(min_length=1)
+    notify: list[str] = []
+    rotations: list[str] = []
+
+    @model_validator(mode="after")
+    def _somebody(self) -> EscalationStep:
+        if not self.notify and not self.rotations:
+            raise invalid("step", "a step needs notify (contacts) or rotations (or both)")
+        return self
 
 
 class Rule(_Model):
@@ -237,6 +263,7 @@ class Rule(_Model):
     severity: Severity
     probes: list[str] = []
     regrade: list[Regrade] = []
+    policy: Name | None = None
 
     def parsed_matchers(self) -> tuple[Matcher, ...]:
         """The matchers, parsed (each entry may hold a comma-separated list)."""
@@ -251,12 +278,23 @@ class RuleFile(_Model):
     default_severity: Severity | None = None
     contacts: dict[Name, Contact] = {}
     escalation: dict[Severity, list[EscalationStep]] = {}
+    policies: dict[Name, dict[Severity, list[EscalationStep]]] = {}
+    rotations: dict[Name, Rotation] = {}
     probes: dict[Name, ProbeSpec] = {}
     rules: list[Rule] = []
     sources: dict[SourceName, SourceConfig] = {}
     probe_targets: ProbeTargets | None = None
 
-    @field_validator("severities", "contacts", "escalation", "probes", "sources", mode="before")
+    @field_validator(
+        "severities",
+        "contacts",
+        "escalation",
+        "probes",
+        "sources",
+        "policies",
+        "rotations",
+        mode="before",
+    )
     @classmethod
     def _null_is_empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value

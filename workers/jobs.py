@@ -16,6 +16,7 @@ work to the reconciler; it never pages early.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,9 +29,9 @@ from receiver.incidents import keys
 from receiver.jobs import Kind, Work, done, due_at, redis_time, reschedule, schedule
 from receiver.model import Incident
 from rules import PageMode, is_open, next_open, response_deadline
-from rules.engine import ResolvedContact
+from rules.engine import ResolvedContact, ResolvedStep
 from workers import escalation
-from workers.channels import SENDERS
+from workers.channels import MIRRORED, SENDERS
 from workers.context import WorkerContext, current
 from workers.delivery import Delivery, deliver
 from workers.diagnosis import Setting, pending
@@ -315,23 +316,42 @@ def _run_step(
             _now(),
         )
         return
+    contacts, empty = d.steps[step].who(_now())
     # Schedule what follows before sending, so a crash mid-send loses no escalation.
+    # A step with nobody to page (its rotations have nobody on call) does not wait
+    # out the next step's delay: the next step is due at once.
     nxt = escalation.next_step(len(d.steps), d.repeat, cycle, step)
     if nxt is not None:
-        due = redis_time(ctx.redis) + escalation.delay_before(d.steps, nxt[1])
+        delay = escalation.delay_before(d.steps, nxt[1]) if contacts else 0.0
+        due = redis_time(ctx.redis) + delay
         following = Work(Kind.PAGE, incident.id, work.generation, *nxt)
         if schedule(ctx.raw, following, due):
-            who = ", ".join(c.name for c in d.steps[nxt[1]].contacts)
             at = datetime.fromtimestamp(due, UTC).isoformat(timespec="seconds")
             ctx.store.record(
                 incident.id,
                 "escalation_scheduled",
-                f"step {nxt[1]} ({who}) at {at} unless acknowledged",
+                f"step {nxt[1]} ({_who(d.steps[nxt[1]])}) at {at} unless acknowledged",
                 _now(),
                 due=due,
             )
+    if not contacts:
+        then = f"falling through to step {nxt[1]} at once" if nxt else "no step follows"
+        ctx.store.record(
+            incident.id,
+            "step_fell_through",
+            f"step {step}: nobody on call in {', '.join(empty)}; {then}",
+            _now(),
+            step=step,
+        )
+        return
     budget = escalation.step_budget(d.steps, d.repeat, cycle, step)
     _send_step(ctx, incident, work, cycle, step, reason, budget)
+
+
+def _who(step: ResolvedStep) -> str:
+    """A step's contacts and rotations, for the timeline."""
+    names = [c.name for c in step.contacts] + [f"on call in {r.name}" for r in step.rotations]
+    return ", ".join(names)
 
 
 def _diagnosis(ctx: WorkerContext, incident: Incident) -> list[dict[str, Any]]:
@@ -367,8 +387,8 @@ def _send_step(
     reason: str,
     budget: float,
 ) -> None:
-    contacts = incident.decision.steps[step].contacts
-    who = ", ".join(c.name for c in contacts)
+    contacts, _ = incident.decision.steps[step].who(_now())
+    who = ", ".join(c.name for c in contacts) or "nobody on call"
     marker = keys.step_started(f"{work.member}:{cycle}")
     if cycle == "update":
         ctx.store.record(
@@ -395,14 +415,48 @@ def _send_step(
     if (cycle, step) == (0, 0) and any(d.get("outcome") == "pending" for d in run.diagnosis):
         pending_mark = keys.pending_diagnosis(incident.id, work.generation)
         ctx.redis.set(pending_mark, "1", ex=7 * 24 * 3600)
-    targets = [(c, i) for c in contacts for i in range(len(c.channels))]
-    with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
-        outcomes = list(pool.map(lambda t: _page_one(run, *t), targets))
-    sent = sum(1 for o in outcomes if o is not None and o.sent)
-    log.info("incident %s step %s: %d of %d pages sent", incident.id, step, sent, len(targets))
+    with ThreadPoolExecutor(max_workers=min(8, len(contacts) or 1)) as pool:
+        reached = list(pool.map(lambda c: _page_contact(run, c), contacts))
+    log.info(
+        "incident %s step %s: %d of %d contacts reached",
+        incident.id,
+        step,
+        sum(reached),
+        len(contacts),
+    )
 
 
-def _page_one(run: _Step, contact: ResolvedContact, index: int) -> Delivery | None:
+def _page_contact(run: _Step, contact: ResolvedContact) -> bool:
+    """Page one contact: every ``log`` channel writes (a record, not a delivery);
+    the other channels are tried in their order, each with an equal share of what
+    is left of the step's time, until one delivers. A channel that refuses the page
+    (4xx) or is still failing when its share ends hands the page to the next one.
+    True when a channel delivered (or had delivered already)."""
+    kinds = [ch.kind for ch in contact.channels]
+    for i, kind in enumerate(kinds):
+        if kind == "log":
+            _page_one(run, contact, i, run.budget)
+    chain = [i for i, kind in enumerate(kinds) if kind != "log"]
+    if not chain:
+        return bool(kinds)
+    started = time.monotonic()
+    for pos, index in enumerate(chain):
+        left = len(chain) - pos
+        share = max((run.budget - (time.monotonic() - started)) / left, 1.0)
+        following = kinds[chain[pos + 1]] if pos + 1 < len(chain) else None
+        result = _page_one(run, contact, index, share, following)
+        if result is None or result.sent:
+            return True  # None: sent (or being sent) already by another run
+    return False
+
+
+def _page_one(
+    run: _Step,
+    contact: ResolvedContact,
+    index: int,
+    budget: float,
+    following: str | None = None,
+) -> Delivery | None:
     ctx, incident = run.ctx, run.incident
     channel = contact.channels[index]
     kind = channel.kind
@@ -424,8 +478,11 @@ def _page_one(run: _Step, contact: ResolvedContact, index: int) -> Delivery | No
         incident, run.diagnosis, run.step, contact.name, contact.role, ack_url, run.reason
     )
     send = SENDERS[kind]
-    result = deliver(lambda: send(channel, body, key, ctx.http), run.budget, ctx.rng)
+    result = deliver(lambda: send(channel, body, key, ctx.http, ctx.environ), budget, ctx.rng)
     ctx.store.finish_page(key, "sent" if result.sent else "failed")
+    if result.sent and kind in MIRRORED:
+        ctx.redis.sadd(keys.mirrors(incident.id), f"{contact.name}|{index}")
+        ctx.redis.expire(keys.mirrors(incident.id), 30 * 24 * 3600)
     if result.sent and ctx.store.mark_first_page(incident.id, _now()):
         waited = redis_time(ctx.redis) - ctx.store.created_ts(incident.id)
         ctx.store.add_stats(
@@ -443,6 +500,8 @@ def _page_one(run: _Step, contact: ResolvedContact, index: int) -> Delivery | No
             incs += stats.count("triaged_pages_misconfigured_total", channel=kind)
         why = "channel refused the page (misconfigured?)" if result.permanent else "retries spent"
         entry, detail = "page_failed", f"{contact.name} via {kind}: {why}: {result.detail}"
+        if following is not None:
+            detail += f"; handing the page to {following}"
     ctx.store.record(
         incident.id,
         entry,
@@ -455,3 +514,51 @@ def _page_one(run: _Step, contact: ResolvedContact, index: int) -> Delivery | No
         step=run.step,
     )
     return result
+
+
+MIRROR_ACTIONS = {1: "acknowledge", 2: "resolve"}
+
+
+def mirror(incident_id: str, generation: int, action_code: int, _unused: int = 0) -> str:
+    """Tell the PagerDuty / Opsgenie channels that paged the incident that it was
+    acknowledged (``action_code`` 1) or resolved (2) here, so their own alert stops."""
+    ctx = current()
+    incident = ctx.store.get(incident_id)
+    action = MIRROR_ACTIONS.get(action_code)
+    if incident is None or action is None:
+        return "skipped"
+    by = incident.acknowledged_by or "triaged"
+    people = [
+        c
+        for step in incident.decision.steps
+        for c in [*step.contacts, *(m for r in step.rotations for m in r.members)]
+    ]
+    channels = {
+        f"{c.name}|{i}": ch
+        for c in people
+        for i, ch in enumerate(c.channels)
+        if ch.kind in MIRRORED
+    }
+    told = 0
+    for entry in sorted(ctx.redis.smembers(keys.mirrors(incident_id))):  # type: ignore[union-attr]
+        spec = channels.get(str(entry))
+        if spec is None:
+            continue
+        send = functools.partial(
+            MIRRORED[spec.kind], spec, incident_id, action, by, ctx.http, ctx.environ
+        )
+        result = deliver(send, 60.0, ctx.rng)
+        contact = str(entry).split("|")[0]
+        entry_kind = "mirrored" if result.sent else "mirror_failed"
+        verb = "acknowledged" if action == "acknowledge" else "resolved"
+        ctx.store.record(
+            incident_id,
+            entry_kind,
+            f"{spec.kind} ({contact}): {verb} there too: {result.detail}"
+            if result.sent
+            else f"{spec.kind} ({contact}): could not mark it {verb}: {result.detail}",
+            _now(),
+            channel=spec.kind,
+        )
+        told += result.sent
+    return f"{action}: told {told}"

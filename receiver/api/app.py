@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from receiver import logsafe, metrics
-from receiver.api import acklinks, alerts, deploys, health, incidents
+from receiver.api import acklinks, alerts, deploys, health, incidents, oncall
 from receiver.api.keys import (
     DRAINING,
     INFLIGHT,
@@ -118,7 +118,7 @@ def create_app(
     logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sns_ctx)
-    for module in (alerts, incidents, acklinks, deploys, health):
+    for module in (alerts, incidents, acklinks, deploys, oncall, health):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)
     return app

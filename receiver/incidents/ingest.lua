@@ -155,6 +155,12 @@ for _, g in ipairs(req.groups) do
       if all_resolved and redis.call('HGET', ikey, 'status') ~= 'resolved' then
         redis.call('HSET', ikey, 'status', 'resolved', 'resolved_at', now)
         tl(id, 'resolved', 'every alert of the incident has resolved')
+        if redis.call('SCARD', ikey .. ':mirrors') > 0 then
+          local gen = redis.call('HGET', ikey, 'generation')
+          redis.call('ZADD', P .. 'outbox', req.now_ts, 'mirror:' .. id .. ':' .. gen .. ':2:0')
+          redis.call('LPUSH', P .. 'wake', '1')
+          redis.call('LTRIM', P .. 'wake', 0, 0)
+        end
         res.result = 'resolved'
       end
     end

@@ -112,3 +112,9 @@ def pending_diagnosis(incident_id: str, generation: int) -> str:
     """String, set when a first page went out with probes pending: the diagnosis
     owes its contacts an update (taken once, with GETDEL)."""
     return f"{PREFIX}incident:{incident_id}:pending-diagnosis:{generation}"
+
+
+def mirrors(incident_id: str) -> str:
+    """Set: ``contact|channel index`` of the PagerDuty / Opsgenie channels an
+    incident was paged through (they are told when it is acknowledged or resolved)."""
+    return f"{PREFIX}incident:{incident_id}:mirrors"

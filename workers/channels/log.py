@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from rules.schema import LogChannel
 from workers.page import Page
@@ -10,7 +11,13 @@ from workers.page import Page
 log = logging.getLogger("triaged.page")
 
 
-def send(spec: LogChannel, page: Page, idempotency_key: str, client: object = None) -> str:
+def send(
+    spec: LogChannel,
+    page: Page,
+    idempotency_key: str,
+    client: object = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
     level = logging.getLevelName(spec.log.level.upper())
     # one record, one line: the page's lines joined with " | " (and anything in
     # them that would break a line escaped by receiver.logsafe.SafeFormatter)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 
 from rules.schema import WebhookChannel
@@ -9,7 +11,13 @@ from workers.channels.base import PermanentSendError, RetryableSendError
 from workers.page import Page
 
 
-def send(spec: WebhookChannel, page: Page, idempotency_key: str, client: httpx.Client) -> str:
+def send(
+    spec: WebhookChannel,
+    page: Page,
+    idempotency_key: str,
+    client: httpx.Client,
+    environ: Mapping[str, str] | None = None,
+) -> str:
     """POST the page; return a short detail on success."""
     try:
         response = client.post(

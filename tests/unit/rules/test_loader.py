@@ -235,8 +235,8 @@ def test_a_file_instead_of_a_directory() -> None:
         ),
         ("probes:\n  p: {}\n", "2:6: probes.p: a probe needs exactly one of the keys: http"),
         (
-            "contacts:\n  c:\n    role: r\n    channels: [{email: a@b}]\n",
-            "4:16: contacts.c.channels[0]: a channel needs one of the keys: webhook, log",
+            "contacts:\n  c:\n    role: r\n    channels: [{sms: a@b}]\n",
+            "4:16: contacts.c.channels[0]: a channel needs one of the keys: webhook, log, slack",
         ),
         (
             "contacts:\n  c:\n    role: r\n    channels: [{webhook: 'http://x/', timeot: 1s}]\n",
