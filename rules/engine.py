@@ -31,6 +31,7 @@ from rules.schema import (
     Severity,
     SeverityPolicy,
 )
+from rules.silences import Inhibition, Silence
 from rules.sources import SourceConfig
 
 
@@ -220,6 +221,8 @@ class RuleSet:
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     probe_targets: Mapping[str, ProbeTargets] = field(default_factory=dict)
     rotations: Mapping[str, Rotation] = field(default_factory=dict)
+    silences: tuple[Silence, ...] = ()
+    inhibitions: tuple[Inhibition, ...] = ()
     policies: Mapping[str, Mapping[Severity, tuple[EscalationStep, ...]]] = field(
         default_factory=dict
     )

@@ -46,6 +46,7 @@ from rules.schema import (
     Severity,
     SeverityPolicy,
 )
+from rules.silences import Inhibition, Silence
 from rules.sources import BUILTIN_SOURCES, SourceConfig
 
 SUFFIXES = (".yaml", ".yml")
@@ -115,6 +116,8 @@ class _Merge:
         self.escalation: dict[Severity, tuple[EscalationStep, ...]] = {}
         self.policies: dict[str, dict[Severity, tuple[EscalationStep, ...]]] = {}
         self.rotations: dict[str, Rotation] = {}
+        self.silences: list[Silence] = []
+        self.inhibitions: list[Inhibition] = []
         self.probes: dict[str, ProbeSpec] = {}
         self.rules: list[CompiledRule] = []
         self.sources: dict[str, SourceConfig] = {}
@@ -185,6 +188,10 @@ class _Merge:
             for j, override in enumerate(rotation.overrides):
                 who: Loc = ("rotations", name, "overrides", j, "who")
                 self._references.append(("contact", override.who, doc, who))
+        self.inhibitions.extend(rf.inhibit)
+        for i, silence in enumerate(rf.silences):
+            if self._claim(doc, ("silences", i, "name"), f'silence "{silence.name}"', silence.name):
+                self.silences.append(silence)
         for name, config in rf.sources.items():
             if self._claim(doc, ("sources", name), f'source "{name}"'):
                 self.sources[name] = config
@@ -313,6 +320,8 @@ class _Merge:
             sources=dict(self.sources),
             probe_targets=dict(self.probe_targets),
             rotations=dict(self.rotations),
+            silences=tuple(self.silences),
+            inhibitions=tuple(self.inhibitions),
             policies=dict(self.policies),
         )
 

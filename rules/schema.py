@@ -38,6 +38,7 @@ from rules.fields import Delay, Duration, HttpUrl, MatcherText, Name, ResponseTi
 from rules.matchers import Matcher, parse_matchers
 from rules.probes import HttpProbe, ProbeKind, ProbeSpec, ProbeTargets, Regrade
 from rules.rotations import Rotation
+from rules.silences import Inhibition, Silence
 from rules.sources import SourceConfig, SourceName
 
 
@@ -280,6 +281,8 @@ class RuleFile(_Model):
     escalation: dict[Severity, list[EscalationStep]] = {}
     policies: dict[Name, dict[Severity, list[EscalationStep]]] = {}
     rotations: dict[Name, Rotation] = {}
+    silences: list[Silence] = []
+    inhibit: list[Inhibition] = []
     probes: dict[Name, ProbeSpec] = {}
     rules: list[Rule] = []
     sources: dict[SourceName, SourceConfig] = {}
@@ -299,7 +302,7 @@ class RuleFile(_Model):
     def _null_is_empty_mapping(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @field_validator("rules", mode="before")
+    @field_validator("rules", "silences", "inhibit", mode="before")
     @classmethod
     def _null_is_empty_list(cls, value: Any) -> Any:
         return [] if value is None else value

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ from receiver.jobs import Kind, Work, done, due_at, redis_time, reschedule, sche
 from receiver.model import Incident
 from rules import PageMode, is_open, next_open, response_deadline
 from rules.engine import ResolvedContact, ResolvedStep
+from rules.silences import Inhibition, Silence, silence_matches, window_at
 from workers import escalation
 from workers.channels import MIRRORED, SENDERS
 from workers.context import WorkerContext, current
@@ -229,8 +231,117 @@ def _page(ctx: WorkerContext, work: Work) -> str:
         reason = "new incident"
     else:
         reason = f"escalation step {work.step}"
+    holder = _inhibited_by(ctx, incident)
+    if holder is not None:
+        until = redis_time(ctx.redis) + INHIBIT_RECHECK_S
+        reschedule(ctx.raw, work, until, f"{work.job_id}-i{int(until)}")
+        ctx.store.record(
+            incident.id,
+            "inhibited",
+            f"step {work.step} held: {holder}; checked again in {INHIBIT_RECHECK_S:g}s",
+            _now(),
+            step=work.step,
+        )
+        return "deferred"
+    held = _silenced(ctx, incident)
+    if held is not None:
+        names, until = held
+        at = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        reschedule(ctx.raw, work, until, f"{work.job_id}-q{int(until)}")
+        ctx.store.record(
+            incident.id,
+            "silenced",
+            f"step {work.step} held by silence {names} until {at}; it runs then",
+            _now(),
+            step=work.step,
+        )
+        return "deferred"
     _run_step(ctx, incident, work, work.cycle, work.step, reason=reason)
     return "paged"
+
+
+INHIBIT_RECHECK_S = 60.0
+INHIBIT_SCAN = 500  # the newest incidents looked at for an inhibiting one
+
+
+def matching_labels(labels: dict[str, str], severity: str) -> dict[str, str]:
+    """An incident's labels for inhibition rules, with its severity as
+    ``triaged_severity`` (the sender's own ``severity`` label stays as it is)."""
+    return {**labels, "triaged_severity": severity}
+
+
+def _inhibited_by(ctx: WorkerContext, incident: Incident) -> str | None:
+    """The open (or acknowledged) incident whose inhibition rule holds this one's
+    pages, described for the timeline; None when none does."""
+    raw = ctx.redis.get(keys.inhibitions())
+    rules = [Inhibition.model_validate(r) for r in json.loads(raw)] if raw else []  # type: ignore[arg-type]
+    if not rules:
+        return None
+    firing = [a for a in ctx.store.alerts(incident.id) if a.status.value == "firing"]
+    target = matching_labels(
+        {**incident.labels, **(firing[0].labels if firing else {})}, incident.severity.value
+    )
+    if not any(_all(r.target_matchers, target) for r in rules):
+        return None
+    ids = [str(i) for i in ctx.redis.zrevrange(keys.incident_index(), 0, INHIBIT_SCAN - 1)]  # type: ignore[union-attr]
+    pipe = ctx.redis.pipeline(transaction=False)
+    for other in ids:
+        pipe.hmget(keys.incident(other), "status", "severity", "labels", "summary")
+    live = [
+        (other, severity, labels, summary)
+        for other, (status, severity, labels, summary) in zip(ids, pipe.execute(), strict=True)
+        if other != incident.id and status in ("open", "acknowledged") and labels
+    ]
+    pipe = ctx.redis.pipeline(transaction=False)
+    for other, *_ in live:
+        pipe.hvals(keys.alerts(other))
+    for (other, severity, labels, summary), alerts in zip(live, pipe.execute(), strict=True):
+        # the group's labels, and its first firing alert's (the sender's own labels)
+        first = next((a for a in map(json.loads, alerts) if a.get("status") == "firing"), {})
+        merged = {**json.loads(labels), **first.get("labels", {})}
+        source = matching_labels(merged, str(severity))
+        if any(r.inhibits(source, target) for r in rules):
+            return f"inhibited by {severity} incident {other} ({summary})"
+    return None
+
+
+def _all(matchers: Any, labels: dict[str, str]) -> bool:
+    return all(m.matches(labels) for m in matchers)
+
+
+def _silenced(ctx: WorkerContext, incident: Incident) -> tuple[str, float] | None:
+    """When every firing alert of the incident is matched by a silence active now:
+    the silences' names and when the first of those alerts comes out of silence."""
+    raw = [
+        v
+        for origin in ("files", "api")
+        for v in ctx.redis.hvals(keys.silences(origin))  # type: ignore[union-attr]
+    ]
+    if not raw:
+        return None
+    now = _now()
+    active = []
+    for item in raw:
+        try:
+            silence = Silence.model_validate(json.loads(item)["silence"])
+        except (ValueError, KeyError):
+            continue
+        window = window_at(silence, now)
+        if window is not None:
+            active.append((silence, window[1].timestamp()))
+    firing = [a for a in ctx.store.alerts(incident.id) if a.status.value == "firing"]
+    if not active or not firing:
+        return None
+    names: set[str] = set()
+    ends = []
+    for alert in firing:
+        labels = {**incident.labels, **alert.labels}
+        holding = [(s, end) for s, end in active if silence_matches(s, labels)]
+        if not holding:
+            return None
+        names.update(s.name for s, _ in holding)
+        ends.append(max(end for _, end in holding))
+    return ", ".join(sorted(names)), min(ends)
 
 
 def _first_page_rules(ctx: WorkerContext, incident: Incident, work: Work) -> str | None:
@@ -283,6 +394,17 @@ def _check_deadline(ctx: WorkerContext, work: Work) -> str:
     if incident is None or not incident.is_paging(work.generation):
         return "met"
     sev = incident.severity.value
+    held = _silenced(ctx, incident)
+    if held is not None:
+        ctx.store.record(
+            incident.id,
+            "deadline_missed",
+            f"{sev} response deadline passed unacknowledged while silenced ({held[0]}): "
+            "nobody paged",
+            _now(),
+            stats=stats.count("triaged_response_deadlines_missed_total", severity=sev),
+        )
+        return "silenced"
     ctx.store.record(
         incident.id,
         "deadline_missed",

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Mapping
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from receiver import logsafe, metrics
-from receiver.api import acklinks, alerts, deploys, health, incidents, oncall
+from receiver.api import acklinks, alerts, deploys, health, incidents, oncall, silences
 from receiver.api.keys import (
     DRAINING,
     INFLIGHT,
@@ -53,6 +54,11 @@ def async_redis(settings: Settings) -> aioredis.Redis:
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     client = async_redis(app[SETTINGS])
     app[STORE] = AsyncIncidentStore(client)
+    try:
+        ruleset = app[RULESET]
+        await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)
+    except RedisError as exc:  # Redis down at start: the receiver still starts (503s)
+        log.warning("rule-file silences not published: %s", exc)
     yield
     await client.aclose()
 
@@ -118,7 +124,7 @@ def create_app(
     logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sns_ctx)
-    for module in (alerts, incidents, acklinks, deploys, oncall, health):
+    for module in (alerts, incidents, acklinks, deploys, oncall, silences, health):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)
     return app

@@ -118,3 +118,14 @@ def mirrors(incident_id: str) -> str:
     """Set: ``contact|channel index`` of the PagerDuty / Opsgenie channels an
     incident was paged through (they are told when it is acknowledged or resolved)."""
     return f"{PREFIX}incident:{incident_id}:mirrors"
+
+
+def silences(origin: str) -> str:
+    """Hash: silence id -> JSON {"id", "silence", "created_at"}; ``origin`` is "api"
+    (created through the API) or "files" (the rule files', rewritten at start)."""
+    return f"{PREFIX}silences:{origin}"
+
+
+def inhibitions() -> str:
+    """String: the rule files' inhibition rules (JSON list), rewritten at start."""
+    return f"{PREFIX}inhibit"

@@ -71,9 +71,9 @@ DEPLOYS_KEPT = 1000
 class IngestBatcher:
     """Group commit for the ingest script: the POSTs a receiver process has in hand
     go to Redis in one script run (each still atomic and in order), instead of one
-    round trip and one script start each. With no run in flight a POST goes at
-    once (after the current event-loop pass, which gathers its neighbours); while
-    one is in flight, the next POSTs gather and go together when it returns.
+    round trip and one script start each. With fewer than ``IN_FLIGHT`` runs out, a
+    POST goes at once (after the current event-loop pass, which gathers its
+    neighbours); otherwise the next POSTs gather and go together when a run returns.
     Bounded: at most ``MAX_POSTS`` POSTs or ``MAX_ARGS`` arguments per run."""
 
     MAX_POSTS = 64

@@ -100,6 +100,15 @@ BROKEN = {
         "1:65: rules[0].policy:",
         'unknown policy "team-x"',
     ),
+    "duplicate silence": (
+        "silences:\n"
+        "  - {name: s, matchers: ['a=\"b\"'], comment: c, author: x,"
+        " starts_at: 2026-12-01T00:00:00Z, ends_at: 2026-12-02T00:00:00Z}\n"
+        "  - {name: s, matchers: ['a=\"b\"'], comment: c, author: x,"
+        " starts_at: 2026-12-01T00:00:00Z, ends_at: 2026-12-02T00:00:00Z}\n",
+        "3:6: silences[1].name:",
+        'duplicate silence "s"',
+    ),
     "empty step": (
         "escalation: {SEV-1: [{after: 0s}]}\n",
         "1:22: escalation.SEV-1[0]:",
