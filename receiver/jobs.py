@@ -37,6 +37,7 @@ class Kind(StrEnum):
     PAGE = "page"
     DEADLINE = "deadline"
     MIRROR = "mirror"  # tell PagerDuty / Opsgenie: acknowledged (cycle 1), resolved (cycle 2)
+    DIGEST = "digest"  # the SEV-4 digest due at (generation =) its Unix time; id "all"
 
 
 FUNCTIONS = {
@@ -44,8 +45,15 @@ FUNCTIONS = {
     Kind.PAGE: "workers.jobs.page",
     Kind.DEADLINE: "workers.jobs.check_deadline",
     Kind.MIRROR: "workers.jobs.mirror",
+    Kind.DIGEST: "workers.jobs.digest",
 }
-QUEUES = {Kind.DIAGNOSE: PROBES_QUEUE, Kind.PAGE: QUEUE, Kind.DEADLINE: QUEUE, Kind.MIRROR: QUEUE}
+QUEUES = {
+    Kind.DIAGNOSE: PROBES_QUEUE,
+    Kind.PAGE: QUEUE,
+    Kind.DEADLINE: QUEUE,
+    Kind.MIRROR: QUEUE,
+    Kind.DIGEST: QUEUE,
+}
 # work that is handed to RQ at once, never kept in the due set
 UNSCHEDULED = frozenset({Kind.DIAGNOSE, Kind.MIRROR})
 _FOUR_PART = frozenset({Kind.PAGE, Kind.MIRROR})

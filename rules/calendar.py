@@ -17,9 +17,10 @@ would compare wrongly. ``.astimezone(hours.zone)`` shows the local time.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from rules.durations import ResponseWindow
-from rules.schema import BusinessHours, SeverityPolicy
+from rules.schema import BusinessHours, Digest, SeverityPolicy
 
 _SEARCH_DAYS = 2 * 366  # holidays could close a long stretch; not forever
 
@@ -118,3 +119,32 @@ def _local(hours: BusinessHours, now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"naive datetime {now.isoformat()}: pass a tz-aware now")
     return now.astimezone(hours.zone)
+
+
+def next_digest(digest: Digest, after: datetime) -> datetime:
+    """The first digest time strictly after ``after`` (UTC): ``digest.at`` local time
+    on one of ``digest.days`` in ``digest.timezone`` (a time the clocks skip is read
+    with ``fold=0``, as business hours are)."""
+    if after.tzinfo is None:
+        raise ValueError("after must be timezone-aware")
+    zone = ZoneInfo(digest.timezone)
+    at = time.fromisoformat(digest.at)
+    numbers = {d.number for d in digest.days}
+    day = after.astimezone(zone).date()
+    for offset in range(9):
+        candidate_day = day + timedelta(days=offset)
+        if candidate_day.weekday() not in numbers:
+            continue
+        candidate = datetime.combine(candidate_day, at, tzinfo=zone).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    raise ValueError("no digest day")  # unreachable: days holds at least one weekday
+
+
+def previous_digest(digest: Digest, before: datetime) -> datetime:
+    """The last digest time strictly before ``before`` (UTC)."""
+    probe = before - timedelta(days=8)
+    last = next_digest(digest, probe)
+    while (following := next_digest(digest, last)) < before:
+        last = following
+    return last

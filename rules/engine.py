@@ -25,6 +25,7 @@ from rules.schema import (
     BusinessHours,
     ChannelSpec,
     Contact,
+    Digest,
     EscalationStep,
     ProbeKind,
     ProbeSpec,
@@ -223,6 +224,7 @@ class RuleSet:
     rotations: Mapping[str, Rotation] = field(default_factory=dict)
     silences: tuple[Silence, ...] = ()
     inhibitions: tuple[Inhibition, ...] = ()
+    digest: Digest | None = None
     policies: Mapping[str, Mapping[Severity, tuple[EscalationStep, ...]]] = field(
         default_factory=dict
     )
@@ -321,6 +323,10 @@ class RuleSet:
         return ResolvedStep(
             after_seconds=step.after.total_seconds(), contacts=contacts, rotations=rotations
         )
+
+    def contact(self, name: str) -> ResolvedContact:
+        """A contact with its channels, as decisions carry it."""
+        return self._contact(name)
 
     def _contact(self, name: str) -> ResolvedContact:
         return ResolvedContact(

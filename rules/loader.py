@@ -39,6 +39,7 @@ from rules.schema import (
     UNION_TAGS,
     BusinessHours,
     Contact,
+    Digest,
     EscalationStep,
     PageMode,
     ProbeSpec,
@@ -118,6 +119,7 @@ class _Merge:
         self.rotations: dict[str, Rotation] = {}
         self.silences: list[Silence] = []
         self.inhibitions: list[Inhibition] = []
+        self.digest: Digest | None = None
         self.probes: dict[str, ProbeSpec] = {}
         self.rules: list[CompiledRule] = []
         self.sources: dict[str, SourceConfig] = {}
@@ -189,6 +191,10 @@ class _Merge:
                 who: Loc = ("rotations", name, "overrides", j, "who")
                 self._references.append(("contact", override.who, doc, who))
         self.inhibitions.extend(rf.inhibit)
+        if rf.digest is not None and self._claim(doc, ("digest",), "digest"):
+            self.digest = rf.digest
+            for j, name in enumerate(rf.digest.notify):
+                self._references.append(("contact", name, doc, ("digest", "notify", j)))
         for i, silence in enumerate(rf.silences):
             if self._claim(doc, ("silences", i, "name"), f'silence "{silence.name}"', silence.name):
                 self.silences.append(silence)
@@ -322,6 +328,7 @@ class _Merge:
             rotations=dict(self.rotations),
             silences=tuple(self.silences),
             inhibitions=tuple(self.inhibitions),
+            digest=self.digest,
             policies=dict(self.policies),
         )
 

@@ -255,6 +255,43 @@ class EscalationStep(_Model):
         return self
 
 
+class Digest(_Model):
+    """SEV-4 incidents page nobody: they are collected into a digest sent to
+    ``notify`` on ``days`` at ``at`` (local time in ``timezone``), and optionally
+    POSTed as a ticket (JSON) to ``ticket_webhook``."""
+
+    notify: list[str] = Field(min_length=1)
+    at: str = "09:00"
+    days: list[Weekday] = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
+    timezone: str = "UTC"
+    ticket_webhook: HttpUrl | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        try:
+            time.fromisoformat(value)
+        except ValueError as exc:
+            raise invalid("time", 'a time of day, quoted: "09:00"') from exc
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise invalid("timezone", f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[Weekday]) -> list[Weekday]:
+        if not value:
+            raise invalid("days", "at least one day")
+        return value
+
+
 class Rule(_Model):
     """Alerts whose labels satisfy all ``matchers`` get ``severity`` and ``probes``;
     ``regrade`` changes the severity on what the probes found (first match wins)."""
@@ -283,6 +320,7 @@ class RuleFile(_Model):
     rotations: dict[Name, Rotation] = {}
     silences: list[Silence] = []
     inhibit: list[Inhibition] = []
+    digest: Digest | None = None
     probes: dict[Name, ProbeSpec] = {}
     rules: list[Rule] = []
     sources: dict[SourceName, SourceConfig] = {}

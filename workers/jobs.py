@@ -25,21 +25,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from receiver import acklink, stats
 from receiver.incidents import keys
 from receiver.jobs import Kind, Work, done, due_at, redis_time, reschedule, schedule
 from receiver.model import Incident
 from rules import PageMode, is_open, next_open, response_deadline
+from rules.calendar import next_digest, previous_digest
 from rules.engine import ResolvedContact, ResolvedStep
+from rules.schema import Digest
 from rules.silences import Inhibition, Silence, silence_matches, window_at
 from workers import escalation
 from workers.channels import MIRRORED, SENDERS
+from workers.channels.base import PermanentSendError, RetryableSendError
 from workers.context import WorkerContext, current
 from workers.delivery import Delivery, deliver
 from workers.diagnosis import Setting, pending
 from workers.diagnosis import diagnose as run_probes
 from workers.lease import lease
-from workers.page import build_page, idempotency_key
+from workers.page import Page, build_page, idempotency_key
 from workers.probes.base import ProbeResult
 from workers.probes.deploys import recorded_deploys
 
@@ -684,3 +689,117 @@ def mirror(incident_id: str, generation: int, action_code: int, _unused: int = 0
         )
         told += result.sent
     return f"{action}: told {told}"
+
+
+DIGEST_SHOWN = 200  # incidents listed in one digest
+
+
+def digest(_all: str, scheduled: int) -> str:
+    """Send the SEV-4 digest due at ``scheduled`` (Unix time): the SEV-4 incidents
+    opened since the digest before, to the digest's contacts (each contact's
+    channels in order, until one delivers), and as a ticket to ``ticket_webhook``;
+    then schedule the next one. An empty digest is not sent."""
+    ctx = current()
+    work = Work(Kind.DIGEST, "all", scheduled)
+    not_due = _not_due(ctx, work)
+    if not_due:
+        return not_due
+    with lease(ctx.redis, work.member) as held:
+        if not held:
+            return "busy"
+        outcome = _digest(ctx, scheduled)
+        done(ctx.redis, work)
+    return outcome
+
+
+def _digest(ctx: WorkerContext, scheduled: int) -> str:
+    raw = ctx.redis.get(keys.digest_config())
+    if not raw:
+        return "no digest configured"
+    config = json.loads(raw)  # type: ignore[arg-type]
+    settings = Digest.model_validate(config["digest"])
+    at = datetime.fromtimestamp(scheduled, UTC)
+    if int(next_digest(settings, at - timedelta(seconds=1)).timestamp()) != scheduled:
+        return "stale (the digest settings changed)"
+    since = previous_digest(settings, at)
+    following = next_digest(settings, at)
+    schedule(ctx.raw, Work(Kind.DIGEST, "all", int(following.timestamp())), following.timestamp())
+    ids = [
+        str(i)
+        for i in ctx.redis.zrangebyscore(keys.incident_index(), since.timestamp(), scheduled)  # type: ignore[union-attr]
+    ]
+    pipe = ctx.redis.pipeline(transaction=False)
+    for incident_id in ids:
+        pipe.hmget(keys.incident(incident_id), "severity", "status", "summary", "created_at")
+    found = [
+        {"id": i, "status": status, "summary": summary, "created_at": created}
+        for i, (severity, status, summary, created) in zip(ids, pipe.execute(), strict=True)
+        if severity == "SEV-4"
+    ]
+    if not found:
+        return "nothing to send"
+    shown = found[:DIGEST_SHOWN]
+    page = Page(
+        incident_id=f"digest-{at.date().isoformat()}",
+        severity="SEV-4",
+        summary=f"{len(found)} SEV-4 incidents since {since.isoformat(timespec='minutes')}",
+        labels={},
+        diagnosis=[
+            {
+                "name": str(f["summary"])[:120],
+                "outcome": str(f["status"]),
+                "detail": f["id"],
+                "duration_s": 0.0,
+            }
+            for f in shown
+        ],
+        escalation_step=0,
+        ack_url=f"{config['public_url']}/api/v1/incidents?status=open",
+        contact="",
+        role="",
+        status="digest",
+        rule=None,
+        why="SEV-4: next sprint (collected, not paged)",
+        created_at=at.isoformat(),
+        reason="SEV-4 digest",
+    )
+    reached = 0
+    for item in config["contacts"]:
+        contact = ResolvedContact.model_validate(item)
+        body = page.model_copy(update={"contact": contact.name, "role": contact.role})
+        for index, channel in enumerate(contact.channels):
+            key = f"digest-{scheduled}-{contact.name}-{index}"
+            send = functools.partial(
+                SENDERS[channel.kind], channel, body, key, ctx.http, ctx.environ
+            )
+            result = deliver(send, 60.0, ctx.rng)
+            log.info("digest to %s via %s: %s", contact.name, channel.kind, result.detail)
+            if result.sent and channel.kind != "log":
+                reached += 1
+                break
+    if settings.ticket_webhook is not None:
+        ticket = {
+            "title": page.summary,
+            "since": since.isoformat(),
+            "until": at.isoformat(),
+            "incidents": found,
+        }
+
+        def post() -> str:
+            return _post_ticket(ctx, str(settings.ticket_webhook), ticket)
+
+        result = deliver(post, 60.0, ctx.rng)
+        log.info("digest ticket: %s", result.detail)
+    return f"sent {len(found)} incidents to {reached} contacts"
+
+
+def _post_ticket(ctx: WorkerContext, url: str, ticket: dict[str, Any]) -> str:
+    try:
+        response = ctx.http.post(url, json=ticket, timeout=10.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise RetryableSendError(f"{type(exc).__name__}") from exc
+    if response.status_code == 429 or response.status_code >= 500:
+        raise RetryableSendError(f"HTTP {response.status_code}")
+    if response.status_code >= 300:
+        raise PermanentSendError(f"HTTP {response.status_code}")
+    return f"HTTP {response.status_code}"

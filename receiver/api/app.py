@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from receiver import logsafe, metrics
+from receiver import digest, logsafe, metrics
 from receiver.api import acklinks, alerts, deploys, health, incidents, oncall, silences
 from receiver.api.keys import (
     DRAINING,
@@ -57,6 +57,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         ruleset = app[RULESET]
         await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)
+        await digest.publish(client, ruleset, app[SETTINGS].public_url)
     except RedisError as exc:  # Redis down at start: the receiver still starts (503s)
         log.warning("rule-file silences not published: %s", exc)
     yield

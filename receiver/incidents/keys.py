@@ -129,3 +129,8 @@ def silences(origin: str) -> str:
 def inhibitions() -> str:
     """String: the rule files' inhibition rules (JSON list), rewritten at start."""
     return f"{PREFIX}inhibit"
+
+
+def digest_config() -> str:
+    """String: the SEV-4 digest's settings and contacts (JSON), written at start."""
+    return f"{PREFIX}digest:config"

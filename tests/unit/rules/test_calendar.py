@@ -144,3 +144,18 @@ def test_no_business_day_at_all() -> None:
     closed = closed.model_copy(update={"holidays": every_monday})
     with pytest.raises(ValueError, match="no business day"):
         next_open(closed, utc(2025, 1, 1, 0, 0))
+
+
+def test_digest_times_follow_the_local_clock_and_the_days() -> None:
+    from rules.calendar import next_digest, previous_digest
+    from rules.schema import Digest
+
+    weekdays = Digest.model_validate({"notify": ["x"], "at": "09:00", "timezone": "Europe/Berlin"})
+    # Friday 2026-03-27 after 09:00 CET: next is Monday 03-30 09:00 CEST (07:00Z), not Saturday
+    after = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
+    assert next_digest(weekdays, after) == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+    assert previous_digest(weekdays, after) == datetime(2026, 3, 27, 8, 0, tzinfo=UTC)
+    # exactly at a digest time: the next is the following one, the previous the one before
+    at = datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+    assert next_digest(weekdays, at) == datetime(2026, 3, 31, 7, 0, tzinfo=UTC)
+    assert previous_digest(weekdays, at) == datetime(2026, 3, 27, 8, 0, tzinfo=UTC)
