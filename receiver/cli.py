@@ -317,6 +317,16 @@ def rules_check(directory: Path) -> None:
     """Load DIR exactly as the daemon would; print every error; exit 1 on errors.
     Sources' secrets are not read (they live where the daemon runs)."""
     ruleset = _load_rules(directory, secrets=False)
+    from receiver import updates
+
+    try:
+        template_errors = updates.check_templates(updates.load_templates(directory))
+    except RuleError as exc:
+        template_errors = [str(exc)]
+    for error in template_errors:
+        click.echo(f"{directory / 'templates'}/{error}", err=True)
+    if template_errors:
+        raise SystemExit(1)
     for warning in ruleset.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(

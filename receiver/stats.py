@@ -46,6 +46,12 @@ METRICS: dict[str, MetricDef] = {
             ("source",),
         ),
         MetricDef(
+            "triaged_templates_failed_total",
+            Kind.COUNTER,
+            "Communication templates that failed to render (the built-in text went instead).",
+            ("template",),
+        ),
+        MetricDef(
             "triaged_alerts_rejected_total",
             Kind.COUNTER,
             "Alert posts refused, by source and reason.",

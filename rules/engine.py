@@ -31,6 +31,7 @@ from rules.schema import (
     ProbeSpec,
     Severity,
     SeverityPolicy,
+    Stakeholders,
 )
 from rules.silences import Inhibition, Silence
 from rules.sources import SourceConfig
@@ -225,6 +226,7 @@ class RuleSet:
     silences: tuple[Silence, ...] = ()
     inhibitions: tuple[Inhibition, ...] = ()
     digest: Digest | None = None
+    stakeholders: Stakeholders | None = None
     policies: Mapping[str, Mapping[Severity, tuple[EscalationStep, ...]]] = field(
         default_factory=dict
     )

@@ -46,6 +46,7 @@ from rules.schema import (
     RuleFile,
     Severity,
     SeverityPolicy,
+    Stakeholders,
 )
 from rules.silences import Inhibition, Silence
 from rules.sources import BUILTIN_SOURCES, SourceConfig
@@ -120,6 +121,7 @@ class _Merge:
         self.silences: list[Silence] = []
         self.inhibitions: list[Inhibition] = []
         self.digest: Digest | None = None
+        self.stakeholders: Stakeholders | None = None
         self.probes: dict[str, ProbeSpec] = {}
         self.rules: list[CompiledRule] = []
         self.sources: dict[str, SourceConfig] = {}
@@ -191,6 +193,10 @@ class _Merge:
                 who: Loc = ("rotations", name, "overrides", j, "who")
                 self._references.append(("contact", override.who, doc, who))
         self.inhibitions.extend(rf.inhibit)
+        if rf.stakeholders is not None and self._claim(doc, ("stakeholders",), "stakeholders"):
+            self.stakeholders = rf.stakeholders
+            for j, name in enumerate(rf.stakeholders.notify):
+                self._references.append(("contact", name, doc, ("stakeholders", "notify", j)))
         if rf.digest is not None and self._claim(doc, ("digest",), "digest"):
             self.digest = rf.digest
             for j, name in enumerate(rf.digest.notify):
@@ -329,6 +335,7 @@ class _Merge:
             silences=tuple(self.silences),
             inhibitions=tuple(self.inhibitions),
             digest=self.digest,
+            stakeholders=self.stakeholders,
             policies=dict(self.policies),
         )
 

@@ -292,6 +292,14 @@ class Digest(_Model):
         return value
 
 
+class Stakeholders(_Model):
+    """Who hears of incidents of ``severities`` (the stakeholder notification
+    template, sent with the first page)."""
+
+    severities: list[Severity] = Field(min_length=1)
+    notify: list[str] = Field(min_length=1)
+
+
 class Rule(_Model):
     """Alerts whose labels satisfy all ``matchers`` get ``severity`` and ``probes``;
     ``regrade`` changes the severity on what the probes found (first match wins)."""
@@ -321,6 +329,7 @@ class RuleFile(_Model):
     silences: list[Silence] = []
     inhibit: list[Inhibition] = []
     digest: Digest | None = None
+    stakeholders: Stakeholders | None = None
     probes: dict[Name, ProbeSpec] = {}
     rules: list[Rule] = []
     sources: dict[SourceName, SourceConfig] = {}

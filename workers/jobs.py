@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from receiver import acklink, stats
+from receiver import acklink, stats, updates
 from receiver.incidents import keys
 from receiver.jobs import Kind, Work, done, due_at, redis_time, reschedule, schedule
 from receiver.model import Incident
@@ -262,7 +262,56 @@ def _page(ctx: WorkerContext, work: Work) -> str:
         )
         return "deferred"
     _run_step(ctx, incident, work, work.cycle, work.step, reason=reason)
+    if work.step == 0 and work.cycle == 0:
+        _notify_stakeholders(ctx, incident, work)
     return "paged"
+
+
+def _notify_stakeholders(ctx: WorkerContext, incident: Incident, work: Work) -> None:
+    """With the first page of a severity the rules name, the stakeholder
+    notification (the runbook's template, rendered in the sandbox; the built-in
+    text when it fails, recorded and counted) to the stakeholder contacts, once."""
+    raw = ctx.redis.get(keys.stakeholders())
+    config = json.loads(raw) if raw else None  # type: ignore[arg-type]
+    if not config or incident.severity.value not in config["severities"]:
+        return
+    once = f"{keys.incident(incident.id)}:stakeholders:{work.generation}"
+    if not ctx.redis.set(once, "1", nx=True, ex=30 * 24 * 3600):
+        return
+    source = ctx.redis.hget(keys.templates(), "stakeholder")
+    args = (incident, ctx.store.alerts(incident.id), ctx.store.timeline(incident.id), _now())
+    try:
+        if not source:
+            raise updates.TemplateFailed("stakeholder", "no stakeholder template published")
+        text = updates.render("stakeholder", str(source), *args)
+    except updates.TemplateFailed as exc:
+        text = updates.builtin("stakeholder", *args)
+        ctx.store.record(
+            incident.id,
+            "template_failed",
+            f"{exc}; the built-in stakeholder notification went instead",
+            _now(),
+            stats=stats.count("triaged_templates_failed_total", template="stakeholder"),
+        )
+    contacts = [ResolvedContact.model_validate(c) for c in config["contacts"]]
+    run = _Step(
+        ctx,
+        incident,
+        work,
+        "stakeholders",
+        0,
+        "stakeholder notification",
+        60.0,
+        _diagnosis(ctx, incident),
+        text,
+    )
+    reached = [c.name for c in contacts if _page_contact(run, c)]
+    ctx.store.record(
+        incident.id,
+        "stakeholders_notified",
+        f"stakeholder notification to {', '.join(reached) or 'nobody (every channel failed)'}",
+        _now(),
+    )
 
 
 INHIBIT_RECHECK_S = 60.0
@@ -503,6 +552,7 @@ class _Step:
     reason: str
     budget: float
     diagnosis: list[dict[str, Any]]
+    message: str | None = None
 
 
 def _send_step(
@@ -604,6 +654,8 @@ def _page_one(
     body = build_page(
         incident, run.diagnosis, run.step, contact.name, contact.role, ack_url, run.reason
     )
+    if run.message:
+        body = body.model_copy(update={"message": run.message})
     send = SENDERS[kind]
     result = deliver(lambda: send(channel, body, key, ctx.http, ctx.environ), budget, ctx.rng)
     ctx.store.finish_page(key, "sent" if result.sent else "failed")

@@ -28,6 +28,7 @@ class Page(BaseModel):
     why: str
     created_at: str
     reason: str  # "escalation step 1", "response deadline missed", ...
+    message: str | None = None  # a rendered communication template (stakeholders)
 
     def text(self) -> str:
         """A plain-text rendering: one headline, one line per probe, the ack link."""
@@ -37,6 +38,8 @@ class Page(BaseModel):
             ms = float(d.get("duration_s", 0.0)) * 1000
             lines.append(f"  probe {d['name']}: {d['outcome']} - {d['detail']} ({ms:.0f} ms)")
         lines.append(f"  acknowledge: {self.ack_url}")
+        if self.message:
+            lines += ["", self.message]
         return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from receiver import digest, logsafe, metrics
-from receiver.api import acklinks, alerts, deploys, health, incidents, oncall, silences
+from receiver.api import acklinks, alerts, comms, deploys, health, incidents, oncall, silences
 from receiver.api.keys import (
     DRAINING,
     INFLIGHT,
@@ -58,6 +58,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         ruleset = app[RULESET]
         await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)
         await digest.publish(client, ruleset, app[SETTINGS].public_url)
+        await comms.publish(client, ruleset, app[comms.TEMPLATES])
     except RedisError as exc:  # Redis down at start: the receiver still starts (503s)
         log.warning("rule-file silences not published: %s", exc)
     yield
@@ -122,10 +123,11 @@ def create_app(
     app[REPEATS] = RepeatCache()
     # sources' secrets are read from ``environ`` (the CLI's os.environ) once, here
     app[INTAKES] = build_intakes(ruleset, environ or {})
+    app[comms.TEMPLATES] = comms.templates_of(ruleset)
     logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sns_ctx)
-    for module in (alerts, incidents, acklinks, deploys, oncall, silences, health):
+    for module in (alerts, incidents, comms, acklinks, deploys, oncall, silences, health):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)
     return app

@@ -134,3 +134,13 @@ def inhibitions() -> str:
 def digest_config() -> str:
     """String: the SEV-4 digest's settings and contacts (JSON), written at start."""
     return f"{PREFIX}digest:config"
+
+
+def templates() -> str:
+    """Hash: communication template name -> Jinja2 source (the rule files'), written at start."""
+    return f"{PREFIX}templates"
+
+
+def stakeholders() -> str:
+    """String: JSON {severities, contacts} of the stakeholder notification, or null."""
+    return f"{PREFIX}stakeholders"

@@ -13,8 +13,13 @@ from typing import Any
 from redis import Redis
 
 from receiver.incidents import keys
-from receiver.incidents.codec import alerts_from_hash, incident_from_hash, timeline_entry
-from receiver.model import Incident, StoredAlert
+from receiver.incidents.codec import (
+    alerts_from_hash,
+    incident_from_hash,
+    timeline_entry,
+    timeline_from_list,
+)
+from receiver.model import Incident, StoredAlert, TimelineEntry
 
 SENT_TTL_SECONDS = 30 * 24 * 3600
 
@@ -33,6 +38,11 @@ class IncidentStore:
         """The incident's alerts, oldest received first."""
         raw = self.redis.hgetall(keys.alerts(incident_id))
         return alerts_from_hash(raw)  # type: ignore[arg-type]
+
+    def timeline(self, incident_id: str) -> list[TimelineEntry]:
+        """The incident's timeline, oldest first."""
+        raw = self.redis.lrange(keys.timeline(incident_id), 0, -1)
+        return timeline_from_list(raw)  # type: ignore[arg-type]
 
     def created_ts(self, incident_id: str) -> float:
         raw = self.redis.hget(keys.incident(incident_id), "created_ts")
