@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from rules.defaults import (
     RUNBOOK_SEVERITIES,
     with_budget,
 )
+from rules.durations import format_duration
 from rules.engine import CompiledRule, RuleSet
 from rules.errors import RuleFileError, RuleSetErrors, UnknownReference
 from rules.positions import Document, Loc, parse_document
@@ -344,6 +346,20 @@ def _warnings(severities: dict[Severity, SeverityPolicy], merge: _Merge) -> Iter
     for severity, policy in severities.items():
         if policy.page is not PageMode.NEVER and not merge.escalation.get(severity):
             yield f"{severity} pages {policy.page} but has no escalation steps: nobody is paged"
+    # the steps must be timed so that the response deadline can be met
+    plans = [(f"escalation for {s}", s, steps) for s, steps in merge.escalation.items()] + [
+        (f'policy "{name}" for {s}', s, steps)
+        for name, policy in merge.policies.items()
+        for s, steps in policy.items()
+    ]
+    for where, severity, steps in plans:
+        deadline = severities[severity].response_timedelta
+        last = sum((step.after for step in steps), timedelta(0))
+        if deadline is not None and steps and last >= deadline:
+            yield (
+                f"{where}: the last step pages {format_duration(last)} in, not before the "
+                f"{format_duration(deadline)} response time: the deadline passes first"
+            )
     all_steps = [s for steps in merge.escalation.values() for s in steps] + [
         s for policy in merge.policies.values() for steps in policy.values() for s in steps
     ]

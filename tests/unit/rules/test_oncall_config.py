@@ -125,3 +125,17 @@ def test_oncall_mistakes_are_named(tmp_path: Path, case: str) -> None:
         load_ruleset(tmp_path)
     message = str(info.value)
     assert f"rules.yaml:{where}" in message and why in message, message
+
+
+def test_steps_that_outlast_the_response_time_are_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "severities: {SEV-1: {response_time: 15m, page: immediately}}\n"
+        "contacts: {a: {role: r, channels: [{log: {}}]}, b: {role: r, channels: [{log: {}}]}}\n"
+        "escalation: {SEV-1: [{notify: [a]}, {after: 10m, notify: [b]}, {after: 5m, notify: [a]}]}\n"
+        "policies: {team: {SEV-1: [{notify: [a]}, {after: 5m, notify: [b]}]}}\n"
+    )
+    warnings = [w for w in load_ruleset(tmp_path).warnings if "response time" in w]
+    assert warnings == [
+        "escalation for SEV-1: the last step pages 15m in, not before the 15m response time:"
+        " the deadline passes first"
+    ]
