@@ -131,7 +131,8 @@ def test_steps_that_outlast_the_response_time_are_warned_about(tmp_path: Path) -
     (tmp_path / "rules.yaml").write_text(
         "severities: {SEV-1: {response_time: 15m, page: immediately}}\n"
         "contacts: {a: {role: r, channels: [{log: {}}]}, b: {role: r, channels: [{log: {}}]}}\n"
-        "escalation: {SEV-1: [{notify: [a]}, {after: 10m, notify: [b]}, {after: 5m, notify: [a]}]}\n"
+        "escalation: {SEV-1: [{notify: [a]}, {after: 10m, notify: [b]},"
+        " {after: 5m, notify: [a]}]}\n"
         "policies: {team: {SEV-1: [{notify: [a]}, {after: 5m, notify: [b]}]}}\n"
     )
     warnings = [w for w in load_ruleset(tmp_path).warnings if "response time" in w]
