@@ -19,6 +19,7 @@ run: install
 	$(BIN)/triaged run --rules $(RULES) --data $(DATA)
 
 test: install
+	$(BIN)/triaged rules test rules/examples/product rules/examples/product/tests/example_test.yaml
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -313,26 +313,137 @@ def rules() -> None:
 
 @rules.command("check")
 @click.argument("directory", type=click.Path(path_type=Path))
-def rules_check(directory: Path) -> None:
-    """Load DIR exactly as the daemon would; print every error; exit 1 on errors.
-    Sources' secrets are not read (they live where the daemon runs)."""
-    ruleset = _load_rules(directory, secrets=False)
-    from receiver import updates
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def rules_check(directory: Path, fmt: str) -> None:
+    """Load DIR exactly as the daemon would; print every error and warning (shadowed
+    rules, rules that can never match, unreachable contacts, ...). Exit 0 clean, 1
+    errors, 2 usage. Sources' secrets are not read (they live where the daemon runs)."""
+    import json
 
+    from receiver import updates
+    from rules.analysis import findings
+
+    errors: list[str] = []
+    ruleset: RuleSet | None = None
     try:
-        template_errors = updates.check_templates(updates.load_templates(directory))
+        ruleset = load_ruleset(directory)
     except RuleError as exc:
-        template_errors = [str(exc)]
-    for error in template_errors:
-        click.echo(f"{directory / 'templates'}/{error}", err=True)
-    if template_errors:
-        raise SystemExit(1)
-    for warning in ruleset.warnings:
+        errors += str(exc).splitlines()
+    try:
+        broken = updates.check_templates(updates.load_templates(directory))
+        errors += [f"{directory / 'templates'}/{e}" for e in broken]
+    except RuleError as exc:
+        errors += str(exc).splitlines()
+    warnings: list[str] = []
+    if ruleset is not None:
+        warnings = [*ruleset.warnings, *(str(f) for f in findings(ruleset))]
+    if fmt == "json":
+        summary: dict[str, object] = {"ok": not errors, "errors": errors, "warnings": warnings}
+        if ruleset is not None:
+            summary.update(version=ruleset.version, rules=len(ruleset.rules))
+        click.echo(json.dumps(summary, indent=2))
+        raise SystemExit(1 if errors else 0)
+    for error in errors:
+        click.echo(error, err=True)
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+    if errors or ruleset is None:
+        raise SystemExit(1)
     click.echo(
         f"ok: {len(ruleset.rules)} rules, {len(ruleset.contacts)} contacts, "
         f"{len(ruleset.probes)} probes (version {ruleset.version})"
     )
+
+
+@rules.command("explain")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--labels", "labels_text", default=None, help="k=v,k2=v2 (the alert's labels).")
+@click.option("--payload", type=click.Path(path_type=Path), default=None, help="A sender's body.")
+@click.option("--source", default=None, help="The sender of --payload (e.g. grafana).")
+@click.option("--at", "at_text", default=None, help="ISO 8601 time with its zone (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def rules_explain(
+    directory: Path,
+    labels_text: str | None,
+    payload: Path | None,
+    source: str | None,
+    at_text: str | None,
+    fmt: str,
+) -> None:
+    """Which rules were tried in order, which matcher of each failed, which matched,
+    the decision, and who would be paged (at --at)."""
+    import json
+    from datetime import UTC, datetime
+
+    from receiver.errors import PayloadError
+    from receiver.ingest import normalize
+    from receiver.sources import sources_for
+    from rules.analysis import explain
+
+    if (labels_text is None) == (payload is None):
+        raise click.UsageError("give --labels or --payload (with --source)")
+    ruleset = _load_rules(directory, secrets=False)
+    at = datetime.now(UTC)
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError as exc:
+            raise click.BadParameter("an ISO 8601 time with its zone", param_hint="--at") from exc
+        if at.tzinfo is None:
+            raise click.BadParameter("give the time zone (e.g. Z or +01:00)", param_hint="--at")
+    if labels_text is not None:
+        pairs = [p for p in labels_text.split(",") if p.strip()]
+        if any("=" not in p for p in pairs):
+            raise click.BadParameter("k=v pairs separated by commas", param_hint="--labels")
+        sets = [dict(tuple(x.strip() for x in p.split("=", 1)) for p in pairs)]
+    else:
+        sources = sources_for(ruleset.sources)
+        if source not in sources:
+            raise click.BadParameter(f"one of {', '.join(sorted(sources))}", param_hint="--source")
+        assert payload is not None
+        try:
+            sets = [a.labels for a in normalize(sources[source], payload.read_bytes())]
+        except (OSError, PayloadError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--payload") from exc
+    results = [explain(ruleset, labels, at) for labels in sets]
+    if fmt == "json":
+        click.echo(json.dumps([r.as_json() for r in results], indent=2))
+    else:
+        click.echo("\n\n".join(r.text() for r in results))
+
+
+@rules.command("test")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("tests", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def rules_test(directory: Path, tests: tuple[Path, ...], fmt: str) -> None:
+    """Run test files (cases: labels or a sender payload, and the expected rule,
+    severity, policy, who is paged, silenced) against DIR. Exit 0 all passed, 1
+    failures, 2 when the rules or a test file cannot be read (nothing runs)."""
+    import json
+
+    from receiver.rulestest import load_cases, report, report_json, run_cases
+    from receiver.sources import sources_for
+    from rules import RuleSetErrors
+
+    try:
+        ruleset = load_ruleset(directory)
+    except RuleError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from exc
+    names = sources_for(ruleset.sources)
+    cases, errors = [], []
+    for path in tests:
+        try:
+            cases += load_cases(path, sources=names)
+        except RuleSetErrors as exc:
+            errors += exc.errors
+    if errors:
+        click.echo(str(RuleSetErrors(errors)), err=True)
+        raise SystemExit(2)
+    results = run_cases(ruleset, cases, sources=names)
+    click.echo(json.dumps(report_json(results), indent=2) if fmt == "json" else report(results))
+    raise SystemExit(0 if all(r.passed for r in results) else 1)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,65 @@ def test_refuses_public_address_without_token(tmp_path: Path) -> None:
 def test_worker_needs_redis_url() -> None:
     result = CliRunner().invoke(main, ["worker"], env={"REDIS_URL": ""})
     assert result.exit_code == 2 and "REDIS_URL is not set" in result.output
+
+
+def test_rules_test_exit_codes(tmp_path: Path) -> None:
+    product = EXAMPLES / "product"
+    shipped = product / "tests" / "example_test.yaml"
+    ok = CliRunner().invoke(main, ["rules", "test", str(product), str(shipped)])
+    assert ok.exit_code == 0, ok.output
+    assert "5 passed, 0 failed" in ok.output
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(
+        "cases:\n"
+        "  - name: checkout down is SEV-2 (wrong)\n"
+        "    labels: {alertname: CheckoutDown, service: checkout}\n"
+        "    expect: {severity: SEV-2}\n"
+    )
+    failed = CliRunner().invoke(main, ["rules", "test", str(product), str(failing)])
+    assert failed.exit_code == 1, failed.output
+    assert "FAIL checkout down is SEV-2 (wrong)" in failed.output
+    assert "severity: expected SEV-2, got SEV-1" in failed.output
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("cases:\n  - {name: x, labels: {a: b}, expect: {sevrity: SEV-1}}\n")
+    unusable = CliRunner().invoke(main, ["rules", "test", str(product), str(broken)])
+    assert unusable.exit_code == 2, unusable.output
+
+
+def test_rules_check_reports_a_shadowed_rule_and_explain_shows_it_not_tried(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n"
+        "  - {name: checkout, matchers: ['service = \"checkout\"'], severity: SEV-2}\n"
+        "  - {name: checkout-prod, matchers: ['service = \"checkout\"', 'env = \"prod\"'],"
+        " severity: SEV-1}\n"
+    )
+    checked = CliRunner().invoke(main, ["rules", "check", str(tmp_path), "--format", "json"])
+    assert checked.exit_code == 0, checked.output
+    report = json.loads(checked.output)
+    assert report["ok"] and any(
+        '"checkout-prod"' in w and "shadowed" in w for w in report["warnings"]
+    )
+    explained = CliRunner().invoke(
+        main,
+        [
+            "rules",
+            "explain",
+            str(tmp_path),
+            "--labels",
+            "service=checkout,env=prod",
+            "--at",
+            "2026-11-27T10:00:00Z",
+        ],
+    )
+    assert explained.exit_code == 0, explained.output
+    assert "checkout (rules.yaml #1): matched" in explained.output
+    assert "checkout-prod (rules.yaml #2): not tried" in explained.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "r.yaml").write_text("rules: [{name: x}]\n")
+    failed = CliRunner().invoke(main, ["rules", "check", str(broken), "--format", "json"])
+    assert failed.exit_code == 1 and json.loads(failed.output)["errors"]
+    usage = CliRunner().invoke(main, ["rules", "explain", str(tmp_path)])
+    assert usage.exit_code == 2
