@@ -312,14 +312,14 @@ class RuleSet:
         )
 
     def _resolve(self, step: EscalationStep) -> ResolvedStep:
-        contacts = [self._contact(name) for name in step.notify]
+        contacts = [self.contact(name) for name in step.notify]
         rotations = []
         for name in step.rotations:
             rotation = self.rotations[name]
             people = dict.fromkeys([*rotation.members, *(o.who for o in rotation.overrides)])
             rotations.append(
                 ResolvedRotation(
-                    name=name, rotation=rotation, members=[self._contact(p) for p in people]
+                    name=name, rotation=rotation, members=[self.contact(p) for p in people]
                 )
             )
         return ResolvedStep(
@@ -328,9 +328,6 @@ class RuleSet:
 
     def contact(self, name: str) -> ResolvedContact:
         """A contact with its channels, as decisions carry it."""
-        return self._contact(name)
-
-    def _contact(self, name: str) -> ResolvedContact:
         return ResolvedContact(
             name=name,
             role=self.contacts[name].role,

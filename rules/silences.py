@@ -61,6 +61,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -277,7 +278,7 @@ class Silence(_Model):
             raise invalid("window", f"{given} without {missing}: a one-off window needs both")
         return self
 
-    @property
+    @cached_property
     def parsed_matchers(self) -> tuple[Matcher, ...]:
         """The matchers, parsed (each entry may hold a comma-separated list)."""
         return tuple(m for text in self.matchers for m in parse_matchers(text))
@@ -318,15 +319,19 @@ class Inhibition(_Model):
             raise invalid("equal", f"duplicate label {', '.join(map(repr, duplicates))}")
         return value
 
-    @property
+    @cached_property
     def source_matchers(self) -> tuple[Matcher, ...]:
-        """The source matchers, parsed."""
+        """The source matchers, parsed (once)."""
         return tuple(m for text in self.source for m in parse_matchers(text))
 
-    @property
+    @cached_property
     def target_matchers(self) -> tuple[Matcher, ...]:
-        """The target matchers, parsed."""
+        """The target matchers, parsed (once)."""
         return tuple(m for text in self.target for m in parse_matchers(text))
+
+    def may_hold(self, target_labels: Mapping[str, str]) -> bool:
+        """Whether an incident with ``target_labels`` is one this rule can hold."""
+        return _all_match(self.target_matchers, target_labels)
 
     def inhibits(self, source_labels: Mapping[str, str], target_labels: Mapping[str, str]) -> bool:
         """Say whether an incident with ``source_labels`` holds one with ``target_labels``.

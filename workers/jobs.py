@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ import httpx
 from receiver import acklink, stats, updates
 from receiver.incidents import keys
 from receiver.jobs import Kind, Work, done, due_at, redis_time, reschedule, schedule
-from receiver.model import Incident
+from receiver.model import Incident, StoredAlert
 from rules import PageMode, is_open, next_open, response_deadline
 from rules.calendar import next_digest, previous_digest
 from rules.engine import ResolvedContact, ResolvedStep
@@ -236,31 +237,19 @@ def _page(ctx: WorkerContext, work: Work) -> str:
         reason = "new incident"
     else:
         reason = f"escalation step {work.step}"
-    holder = _inhibited_by(ctx, incident)
+    # read once, and only when a silence or an inhibition rule asks for them
+    firing = functools.cache(lambda: _firing(ctx, incident))
+    holder = _inhibited_by(ctx, incident, firing)
     if holder is not None:
         until = redis_time(ctx.redis) + INHIBIT_RECHECK_S
-        reschedule(ctx.raw, work, until, f"{work.job_id}-i{int(until)}")
-        ctx.store.record(
-            incident.id,
-            "inhibited",
-            f"step {work.step} held: {holder}; checked again in {INHIBIT_RECHECK_S:g}s",
-            _now(),
-            step=work.step,
-        )
-        return "deferred"
-    held = _silenced(ctx, incident)
+        detail = f"step {work.step} held: {holder}; checked again in {INHIBIT_RECHECK_S:g}s"
+        return _hold(ctx, work, until, "i", "inhibited", detail)
+    held = _silenced(ctx, incident, firing)
     if held is not None:
         names, until = held
         at = datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
-        reschedule(ctx.raw, work, until, f"{work.job_id}-q{int(until)}")
-        ctx.store.record(
-            incident.id,
-            "silenced",
-            f"step {work.step} held by silence {names} until {at}; it runs then",
-            _now(),
-            step=work.step,
-        )
-        return "deferred"
+        detail = f"step {work.step} held by silence {names} until {at}; it runs then"
+        return _hold(ctx, work, until, "q", "silenced", detail)
     _run_step(ctx, incident, work, work.cycle, work.step, reason=reason)
     if work.step == 0 and work.cycle == 0:
         _notify_stakeholders(ctx, incident, work)
@@ -324,18 +313,32 @@ def matching_labels(labels: dict[str, str], severity: str) -> dict[str, str]:
     return {**labels, "triaged_severity": severity}
 
 
-def _inhibited_by(ctx: WorkerContext, incident: Incident) -> str | None:
+def _hold(ctx: WorkerContext, work: Work, until: float, tag: str, kind: str, detail: str) -> str:
+    """Put the step off until ``until`` (Redis time) and say why on the timeline."""
+    reschedule(ctx.raw, work, until, f"{work.job_id}-{tag}{int(until)}")
+    ctx.store.record(work.incident_id, kind, detail, _now(), step=work.step)
+    return "deferred"
+
+
+Firing = Callable[[], list[StoredAlert]]
+
+
+def _firing(ctx: WorkerContext, incident: Incident) -> list[StoredAlert]:
+    return [a for a in ctx.store.alerts(incident.id) if a.status.value == "firing"]
+
+
+def _inhibited_by(ctx: WorkerContext, incident: Incident, firing: Firing) -> str | None:
     """The open (or acknowledged) incident whose inhibition rule holds this one's
     pages, described for the timeline; None when none does."""
     raw = ctx.redis.get(keys.inhibitions())
     rules = [Inhibition.model_validate(r) for r in json.loads(raw)] if raw else []  # type: ignore[arg-type]
     if not rules:
         return None
-    firing = [a for a in ctx.store.alerts(incident.id) if a.status.value == "firing"]
+    first = firing()[:1]
     target = matching_labels(
-        {**incident.labels, **(firing[0].labels if firing else {})}, incident.severity.value
+        {**incident.labels, **(first[0].labels if first else {})}, incident.severity.value
     )
-    if not any(_all(r.target_matchers, target) for r in rules):
+    if not any(r.may_hold(target) for r in rules):
         return None
     ids = [str(i) for i in ctx.redis.zrevrange(keys.incident_index(), 0, INHIBIT_SCAN - 1)]  # type: ignore[union-attr]
     pipe = ctx.redis.pipeline(transaction=False)
@@ -359,11 +362,7 @@ def _inhibited_by(ctx: WorkerContext, incident: Incident) -> str | None:
     return None
 
 
-def _all(matchers: Any, labels: dict[str, str]) -> bool:
-    return all(m.matches(labels) for m in matchers)
-
-
-def _silenced(ctx: WorkerContext, incident: Incident) -> tuple[str, float] | None:
+def _silenced(ctx: WorkerContext, incident: Incident, firing: Firing) -> tuple[str, float] | None:
     """When every firing alert of the incident is matched by a silence active now:
     the silences' names and when the first of those alerts comes out of silence."""
     raw = [
@@ -383,12 +382,11 @@ def _silenced(ctx: WorkerContext, incident: Incident) -> tuple[str, float] | Non
         window = window_at(silence, now)
         if window is not None:
             active.append((silence, window[1].timestamp()))
-    firing = [a for a in ctx.store.alerts(incident.id) if a.status.value == "firing"]
-    if not active or not firing:
+    if not active or not firing():
         return None
     names: set[str] = set()
     ends = []
-    for alert in firing:
+    for alert in firing():
         labels = {**incident.labels, **alert.labels}
         holding = [(s, end) for s, end in active if silence_matches(s, labels)]
         if not holding:
@@ -448,7 +446,7 @@ def _check_deadline(ctx: WorkerContext, work: Work) -> str:
     if incident is None or not incident.is_paging(work.generation):
         return "met"
     sev = incident.severity.value
-    held = _silenced(ctx, incident)
+    held = _silenced(ctx, incident, lambda: _firing(ctx, incident))
     if held is not None:
         ctx.store.record(
             incident.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -30,17 +31,29 @@ class Page(BaseModel):
     reason: str  # "escalation step 1", "response deadline missed", ...
     message: str | None = None  # a rendered communication template (stakeholders)
 
+    def diagnosis_lines(self) -> list[str]:
+        """One line per probe: ``name: outcome - detail (N ms)``."""
+        return [probe_line(entry) for entry in self.diagnosis]
+
     def text(self) -> str:
         """A plain-text rendering: one headline, one line per probe, the ack link."""
         lines = [f"[{self.severity}] {self.summary} (incident {self.incident_id})"]
         lines.append(f"  why: {self.why}")
-        for d in self.diagnosis:
-            ms = float(d.get("duration_s", 0.0)) * 1000
-            lines.append(f"  probe {d['name']}: {d['outcome']} - {d['detail']} ({ms:.0f} ms)")
+        lines += [f"  probe {line}" for line in self.diagnosis_lines()]
         lines.append(f"  acknowledge: {self.ack_url}")
         if self.message:
             lines += ["", self.message]
         return "\n".join(lines)
+
+
+def probe_line(entry: Mapping[str, Any]) -> str:
+    """One diagnosis entry as ``name: outcome - detail (N ms)`` (every channel's form)."""
+    try:
+        duration = f"{float(entry.get('duration_s') or 0.0) * 1000:.0f} ms"
+    except (TypeError, ValueError):
+        duration = "? ms"
+    name, outcome, detail = (str(entry.get(k, "")) for k in ("name", "outcome", "detail"))
+    return f"{name}: {outcome} - {detail} ({duration})"
 
 
 def idempotency_key(

@@ -22,6 +22,7 @@ from receiver.api.keys import (
     SETTINGS,
     SNS_GATE,
     STORE,
+    TEMPLATES,
     InFlight,
 )
 from receiver.api.middleware import auth, errors
@@ -58,7 +59,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         ruleset = app[RULESET]
         await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)
         await digest.publish(client, ruleset, app[SETTINGS].public_url)
-        await comms.publish(client, ruleset, app[comms.TEMPLATES])
+        await comms.publish(client, ruleset, app[TEMPLATES])
     except RedisError as exc:  # Redis down at start: the receiver still starts (503s)
         log.warning("rule-file silences not published: %s", exc)
     yield
@@ -123,7 +124,7 @@ def create_app(
     app[REPEATS] = RepeatCache()
     # sources' secrets are read from ``environ`` (the CLI's os.environ) once, here
     app[INTAKES] = build_intakes(ruleset, environ or {})
-    app[comms.TEMPLATES] = comms.templates_of(ruleset)
+    app[TEMPLATES] = comms.templates_of(ruleset)
     logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sns_ctx)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from receiver import stats, updates
 from receiver.api.incidents import _incident_id
-from receiver.api.keys import STORE
+from receiver.api.keys import STORE, TEMPLATES
 from receiver.errors import IncidentNotFound
 from receiver.incidents import keys
 from rules import RuleSet
@@ -75,6 +75,3 @@ async def publish(redis: Any, ruleset: RuleSet, sources: dict[str, str]) -> None
             pipe.hset(keys.templates(), mapping=sources)
         pipe.set(keys.stakeholders(), json.dumps(config))
         await pipe.execute()
-
-
-TEMPLATES = web.AppKey("templates", dict[str, str])

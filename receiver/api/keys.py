@@ -45,3 +45,6 @@ INTAKES = web.AppKey("intakes", dict[str, Intake])
 
 # the SNS gate of the cloudwatch source (see sns_gate); certificates from AWS only
 SNS_GATE = web.AppKey("sns_gate", SnsGate)
+
+# the communication templates (name -> Jinja2 source) of the rules directory
+TEMPLATES = web.AppKey("templates", dict[str, str])

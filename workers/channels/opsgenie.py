@@ -54,7 +54,7 @@ from urllib.parse import quote
 import httpx
 
 from rules.channels import OpsgenieChannel
-from workers.channels.base import PermanentSendError, RetryableSendError
+from workers.channels.base import PermanentSendError, post_api
 from workers.page import Page
 
 MESSAGE_LIMIT = 130
@@ -193,36 +193,18 @@ def _post(
     params: dict[str, str] | None = None,
 ) -> Any:
     settings = spec.opsgenie
-    seconds = settings.timeout.total_seconds()
-    try:
-        response = client.post(
-            settings.url.rstrip("/") + path,
-            params=params,
-            json=body,
-            headers={
-                "Authorization": f"GenieKey {key}",
-                "User-Agent": "triaged",
-                "Accept": "application/json",
-            },
-            timeout=seconds,
-            follow_redirects=False,
-        )
-    except httpx.TimeoutException as exc:
-        raise RetryableSendError(f"Opsgenie: timeout after {seconds:g}s") from exc
-    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-        raise PermanentSendError(_redact(f"Opsgenie: {type(exc).__name__}: {exc}", key)) from exc
-    except httpx.HTTPError as exc:
-        raise RetryableSendError(_redact(f"Opsgenie: {type(exc).__name__}: {exc}", key)) from exc
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            return response.json()
-        except ValueError:
-            return None
-    problem = _redact(f"Opsgenie HTTP {status}{_problem(response)}", key)
-    if status == 429 or status >= 500:
-        raise RetryableSendError(problem)
-    raise PermanentSendError(problem)
+    return post_api(
+        client,
+        settings.url.rstrip("/") + path,
+        body,
+        service="Opsgenie",
+        timeout=settings.timeout.total_seconds(),
+        secret=key,
+        secret_name="<api key>",
+        problem=_problem,
+        headers={"Authorization": f"GenieKey {key}"},
+        params=params,
+    )
 
 
 def _problem(response: httpx.Response) -> str:
@@ -246,7 +228,3 @@ def _request_id(body: Any) -> str:
     if isinstance(value, str) and value.isprintable() and 0 < len(value) <= 64:
         return f" (requestId {value}; processed asynchronously)"
     return " (processed asynchronously)"
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "<api key>") if secret else text

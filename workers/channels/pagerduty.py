@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rules.channels import PagerDutyChannel
-from workers.channels.base import PermanentSendError, RetryableSendError
+from workers.channels.base import PermanentSendError, post_api
 from workers.page import Page
 
 SUMMARY_LIMIT = 1024
@@ -124,7 +124,7 @@ def trigger_event(page: Page, key: str) -> dict[str, Any]:
             "escalation_step": page.escalation_step,
             "contact": f"{page.contact} ({page.role})" if page.role else page.contact,
             "labels": dict(page.labels),
-            "diagnosis": [_clip(line, DETAIL_LINE_LIMIT) for line in diagnosis_lines(page)],
+            "diagnosis": [_clip(line, DETAIL_LINE_LIMIT) for line in page.diagnosis_lines()],
         },
     }
     for field, names in (
@@ -151,42 +151,18 @@ def trigger_event(page: Page, key: str) -> dict[str, Any]:
     return event
 
 
-def diagnosis_lines(page: Page) -> list[str]:
-    """One line per probe: ``name: outcome - detail (N ms)``."""
-    lines = []
-    for d in page.diagnosis:
-        ms = float(d.get("duration_s", 0.0)) * 1000
-        lines.append(f"{d.get('name')}: {d.get('outcome')} - {d.get('detail')} ({ms:.0f} ms)")
-    return lines
-
-
 def _post(spec: PagerDutyChannel, event: dict[str, Any], key: str, client: httpx.Client) -> Any:
     settings = spec.pagerduty
-    seconds = settings.timeout.total_seconds()
-    try:
-        response = client.post(
-            settings.url,
-            json=event,
-            headers={"User-Agent": "triaged", "Accept": "application/json"},
-            timeout=seconds,
-            follow_redirects=False,
-        )
-    except httpx.TimeoutException as exc:
-        raise RetryableSendError(f"PagerDuty: timeout after {seconds:g}s") from exc
-    except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-        raise PermanentSendError(_redact(f"PagerDuty: {type(exc).__name__}: {exc}", key)) from exc
-    except httpx.HTTPError as exc:
-        raise RetryableSendError(_redact(f"PagerDuty: {type(exc).__name__}: {exc}", key)) from exc
-    status = response.status_code
-    if 200 <= status < 300:
-        try:
-            return response.json()
-        except ValueError:
-            return None
-    problem = _redact(f"PagerDuty HTTP {status}{_problem(response)}", key)
-    if status == 429 or status >= 500:
-        raise RetryableSendError(problem)
-    raise PermanentSendError(problem)
+    return post_api(
+        client,
+        settings.url,
+        event,
+        service="PagerDuty",
+        timeout=settings.timeout.total_seconds(),
+        secret=key,
+        secret_name="<routing key>",
+        problem=_problem,
+    )
 
 
 def _problem(response: httpx.Response) -> str:
@@ -222,7 +198,3 @@ def _first_label(labels: Mapping[str, str], names: tuple[str, ...]) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "<routing key>") if secret else text

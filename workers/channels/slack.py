@@ -53,8 +53,8 @@ from typing import Any
 import httpx
 
 from rules.channels import SlackChannel
-from workers.channels.base import PermanentSendError, RetryableSendError
-from workers.page import Page
+from workers.channels.base import post_to_secret_url
+from workers.page import Page, probe_line
 
 HEADER_MAX = 150
 SECTION_MAX = 3000
@@ -77,33 +77,23 @@ def send(
         PermanentSendError: other 3xx/4xx, the variable unset, an unusable URL.
     """
     settings = spec.slack
-    url = environ.get(settings.url_env, "").strip()
-    if not url:
-        raise PermanentSendError(f"environment variable {settings.url_env} is not set")
-    seconds = settings.timeout.total_seconds()
-    try:
-        response = client.post(
-            url,
-            json=message(page),
-            headers={"User-Agent": "triaged"},
-            timeout=seconds,
-            follow_redirects=False,
-        )
-    except httpx.TimeoutException as exc:
-        raise RetryableSendError(f"timeout after {seconds:g}s") from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        # the message would quote the URL: name the variable instead
-        raise PermanentSendError(f"the URL in {settings.url_env} is not usable") from exc
-    except httpx.HTTPError as exc:
-        raise RetryableSendError(f"{type(exc).__name__} posting to Slack") from exc
+    response = post_to_secret_url(
+        client,
+        environ,
+        settings.url_env,
+        message(page),
+        service="Slack",
+        timeout=settings.timeout.total_seconds(),
+        code=_error_code,
+    )
     status = response.status_code
-    if status == 429 or status >= 500:
-        raise RetryableSendError(f"HTTP {status}")
-    if status >= 300:
-        code = response.text.strip()
-        suffix = f": {code}" if _ERROR_CODE.fullmatch(code) else ""
-        raise PermanentSendError(f"HTTP {status}{suffix}")
     return f"HTTP {status} ok" if response.text.strip() == "ok" else f"HTTP {status}"
+
+
+def _error_code(response: httpx.Response) -> str:
+    """Slack's error answer when it is one of its short codes, else nothing."""
+    code = response.text.strip()
+    return code if _ERROR_CODE.fullmatch(code) else ""
 
 
 def message(page: Page) -> dict[str, Any]:
@@ -170,13 +160,4 @@ def _section(text: str) -> dict[str, Any]:
 def _diagnosis_lines(page: Page) -> list[str]:
     if not page.diagnosis:
         return ["no probes ran"]
-    return [f"• {escape(_line(entry))}" for entry in page.diagnosis]
-
-
-def _line(entry: Mapping[str, Any]) -> str:
-    try:
-        duration = f"{float(entry.get('duration_s') or 0.0) * 1000:.0f} ms"
-    except (TypeError, ValueError):
-        duration = "? ms"
-    name, outcome, detail = (str(entry.get(k, "")) for k in ("name", "outcome", "detail"))
-    return f"{name}: {outcome} - {detail} ({duration})"
+    return [f"• {escape(probe_line(entry))}" for entry in page.diagnosis]

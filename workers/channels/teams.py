@@ -66,8 +66,8 @@ from typing import Any
 import httpx
 
 from rules.channels import TeamsChannel
-from workers.channels.base import PermanentSendError, RetryableSendError
-from workers.page import Page
+from workers.channels.base import post_to_secret_url
+from workers.page import Page, probe_line
 
 TEXT_MAX = 2000
 DIAGNOSIS_MAX = 30
@@ -92,31 +92,16 @@ def send(
         PermanentSendError: other 3xx/4xx, the variable unset, an unusable URL.
     """
     settings = spec.teams
-    url = environ.get(settings.url_env, "").strip()
-    if not url:
-        raise PermanentSendError(f"environment variable {settings.url_env} is not set")
-    seconds = settings.timeout.total_seconds()
-    try:
-        response = client.post(
-            url,
-            json=message(page),
-            headers={"User-Agent": "triaged"},
-            timeout=seconds,
-            follow_redirects=False,
-        )
-    except httpx.TimeoutException as exc:
-        raise RetryableSendError(f"timeout after {seconds:g}s") from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        # the message would quote the URL: name the variable instead
-        raise PermanentSendError(f"the URL in {settings.url_env} is not usable") from exc
-    except httpx.HTTPError as exc:
-        raise RetryableSendError(f"{type(exc).__name__} posting to Teams") from exc
+    response = post_to_secret_url(
+        client,
+        environ,
+        settings.url_env,
+        message(page),
+        service="Teams",
+        timeout=settings.timeout.total_seconds(),
+        code=lambda r: _error_code(r.text),
+    )
     status = response.status_code
-    if status == 429 or status >= 500:
-        raise RetryableSendError(f"HTTP {status}")
-    if status >= 300:
-        code = _error_code(response.text)
-        raise PermanentSendError(f"HTTP {status}: {code}" if code else f"HTTP {status}")
     return f"HTTP {status}"
 
 
@@ -143,7 +128,7 @@ def card(page: Page) -> dict[str, Any]:
     where = (
         f"Incident {page.incident_id} · step {page.escalation_step} · {page.contact} ({page.role})"
     )
-    lines = [_block(_line(entry), spacing="Small") for entry in page.diagnosis[:DIAGNOSIS_MAX]]
+    lines = [_block(probe_line(entry), spacing="Small") for entry in page.diagnosis[:DIAGNOSIS_MAX]]
     if len(page.diagnosis) > DIAGNOSIS_MAX:
         lines.append(_block(f"{len(page.diagnosis) - DIAGNOSIS_MAX} more", spacing="Small"))
     return {
@@ -184,15 +169,6 @@ def _fit(text: str) -> str:
     if trailing % 2:
         cut = cut[:-1]
     return cut + "…"
-
-
-def _line(entry: Mapping[str, Any]) -> str:
-    try:
-        duration = f"{float(entry.get('duration_s') or 0.0) * 1000:.0f} ms"
-    except (TypeError, ValueError):
-        duration = "? ms"
-    name, outcome, detail = (str(entry.get(k, "")) for k in ("name", "outcome", "detail"))
-    return f"{name}: {outcome} - {detail} ({duration})"
 
 
 def _error_code(body: str) -> str:

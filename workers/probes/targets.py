@@ -106,6 +106,24 @@ def takes_labels(*templates: str | int) -> bool:
     return any(isinstance(t, str) and placeholders(t) for t in templates)
 
 
+async def resolve_filled(
+    host: str,
+    port: str | int,
+    labels: Mapping[str, str],
+    targets: ProbeTargets | None,
+    timeout: float,
+) -> Target:
+    """``host`` and ``port`` (either may take ``{label}`` values) filled in, checked and
+    resolved; MissingLabel or TargetRefused (nothing connected) otherwise."""
+    return await resolve(
+        fill(host, labels),
+        fill_port(port, labels),
+        templated=takes_labels(host, port),
+        targets=targets,
+        timeout=timeout,
+    )
+
+
 @dataclass(frozen=True)
 class Target:
     """A checked target: connect to ``address`` (``host`` is for Host / SNI)."""

@@ -9,7 +9,6 @@ checked. A filled port must be a number from 1 to 65535."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 
 from rules.probes import TcpProbe
@@ -17,13 +16,8 @@ from workers.probes.base import Outcome, ProbeContext, ProbeResult, result
 from workers.probes.targets import (
     MissingLabel,
     TargetRefused,
-    fill,
-    fill_port,
-    resolve,
-    takes_labels,
+    resolve_filled,
 )
-
-_PORT = re.compile(r"^\d{1,5}$")
 
 
 async def run(name: str, spec: TcpProbe, ctx: ProbeContext) -> ProbeResult:
@@ -32,15 +26,8 @@ async def run(name: str, spec: TcpProbe, ctx: ProbeContext) -> ProbeResult:
     started = time.perf_counter()
     timeout = spec.timeout.total_seconds()
     try:
-        host = fill(spec.host, ctx.labels)
-        port = fill_port(spec.port, ctx.labels)
-        target = await resolve(
-            host,
-            port,
-            templated=takes_labels(spec.host, spec.port),
-            targets=ctx.targets,
-            timeout=timeout,
-        )
+        target = await resolve_filled(spec.host, spec.port, ctx.labels, ctx.targets, timeout)
+        port = target.port
     except (MissingLabel, TargetRefused) as exc:
         return result(name, started, Outcome.ERROR, f"not probed: {exc}")
     where = f"{target.host}:{port} ({target.address})"

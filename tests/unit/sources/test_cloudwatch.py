@@ -257,7 +257,7 @@ _alarm = st.fixed_dictionaries(
     optional={
         "AlarmArn": _text,
         "Region": _text,
-        "AWSAccountId": _text,
+        "AWSAccountId": st.text(_chars, max_size=32),  # the model bounds it at 32
         "StateChangeTime": _text,
         "AlarmDescription": st.none() | _text,
         "Trigger": st.fixed_dictionaries(
