@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -115,8 +116,29 @@ def _settings(redis_url: str, **values: object) -> Settings:
         api_token=SecretStr(token) if token else None,
         public_url=public,
         ack_key=SecretStr(_ack_key(redis_url)),
+        **_history_settings(),
         **values,  # type: ignore[arg-type]
     )
+
+
+def _history_settings() -> dict[str, float]:
+    """TRIAGED_HISTORY_RETENTION (a duration; 0 keeps nothing) and TRIAGED_HISTORY_MAX:
+    how long and how many received alerts are kept for ``triaged replay``."""
+    from rules import parse_duration
+
+    out: dict[str, float] = {}
+    retention = os.environ.get("TRIAGED_HISTORY_RETENTION")
+    if retention:
+        try:
+            out["history_retention_s"] = parse_duration(retention, allow_zero=True).total_seconds()
+        except ValueError as exc:
+            raise click.UsageError(f"TRIAGED_HISTORY_RETENTION: {exc}") from exc
+    most = os.environ.get("TRIAGED_HISTORY_MAX")
+    if most:
+        if not most.isdigit():
+            raise click.UsageError(f"TRIAGED_HISTORY_MAX: expected a whole number, got {most!r}")
+        out["history_max"] = int(most)
+    return out
 
 
 def _require_redis_url() -> str:
@@ -444,6 +466,74 @@ def rules_test(directory: Path, tests: tuple[Path, ...], fmt: str) -> None:
     results = run_cases(ruleset, cases, sources=names)
     click.echo(json.dumps(report_json(results), indent=2) if fmt == "json" else report(results))
     raise SystemExit(0 if all(r.passed for r in results) else 1)
+
+
+def _since(text: str) -> datetime:
+    """``7d`` (a duration back from now) or an ISO 8601 time with its zone."""
+    from datetime import UTC
+
+    from rules import parse_duration
+
+    try:
+        return datetime.now(UTC) - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(
+            "a duration (e.g. 7d, 12h) or an ISO 8601 time with its zone", param_hint="--since"
+        ) from exc
+    if at.tzinfo is None:
+        raise click.BadParameter("give the time zone (e.g. Z or +01:00)", param_hint="--since")
+    return at
+
+
+def _history_redis_url(data_dir: Path) -> str:
+    """REDIS_URL, else the embedded Redis that ``triaged run --data`` started."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    try:
+        return (data_dir / "redis" / "url").read_text().strip()
+    except OSError as exc:
+        raise click.UsageError(
+            f"REDIS_URL is not set and {data_dir / 'redis' / 'url'} does not exist "
+            "(is triaged run running with this --data?)"
+        ) from exc
+
+
+@main.command()
+@click.option("--rules", "rules_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--since", "since_text", default="7d", show_default=True)
+@click.option("--limit", default=None, type=click.IntRange(0), help="Changed alerts shown.")
+@click.option(
+    "--data", "data_dir", default="var", show_default=True, type=click.Path(path_type=Path)
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def replay(rules_dir: Path, since_text: str, limit: int | None, data_dir: Path, fmt: str) -> None:
+    """Run the candidate rules in --rules over the alerts received since --since
+    (kept TRIAGED_HISTORY_RETENTION, default 7d) and show how every decision would
+    change: rule, severity, policy, paged. Reads only: never pages. Redis: REDIS_URL,
+    else the embedded one of `triaged run --data DIR`."""
+    import json
+
+    from receiver.incidents.history import read_received
+    from receiver.replay import replay as run_replay
+
+    candidate = _load_rules(rules_dir, secrets=False)
+    since = _since(since_text)
+    client = sync_client(_history_redis_url(data_dir), socket_timeout=10, socket_connect_timeout=5)
+    try:
+        report = run_replay(read_received(client, since), candidate, since)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot read the received alerts: {exc}") from exc
+    finally:
+        client.close()
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        click.echo(report.text(limit))
 
 
 if __name__ == "__main__":

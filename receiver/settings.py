@@ -32,3 +32,9 @@ class Settings(BaseModel):
     # also restarts a dead auditor) at least every ~5 s
     worker_ttl: int = 20
     maintenance_interval: int = 5
+    # the received alerts kept for `triaged replay` (receiver.incidents.history)
+    history_retention_s: float = Field(default=7 * 24 * 3600.0, ge=0)
+    history_max: int = Field(default=200_000, ge=0)
+    # how often the rules directory is looked at for changes (0: never; SIGHUP and
+    # POST /api/v1/rules/reload still reload)
+    rules_poll_seconds: float = Field(default=1.0, ge=0)

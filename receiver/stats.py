@@ -58,6 +58,19 @@ METRICS: dict[str, MetricDef] = {
             ("source", "reason"),
         ),
         MetricDef(
+            "triaged_shadow_alerts_total",
+            Kind.COUNTER,
+            "Alerts (stored new or changed) the shadow rules also classified.",
+            (),
+        ),
+        MetricDef(
+            "triaged_shadow_disagreements_total",
+            Kind.COUNTER,
+            "Alerts whose shadow verdict differs from the live one, by field "
+            "(rule, severity, policy, paged).",
+            ("field",),
+        ),
+        MetricDef(
             "triaged_incidents_total", Kind.COUNTER, "Incidents opened, by severity.", ("severity",)
         ),
         MetricDef(

@@ -88,6 +88,8 @@ class EmbeddedRedis:
                 )
             try:
                 if client.ping():
+                    # for the tools that read it (triaged replay --data)
+                    (self.data_dir / "url").write_text(self.url + "\n")
                     return self.url
             except redis.RedisError:
                 time.sleep(0.05)

@@ -27,6 +27,7 @@ from receiver.api.keys import (
 )
 from receiver.api.middleware import auth, errors
 from receiver.api.sns_gate import SnsGate
+from receiver.incidents.history import History
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.intake import build_intakes
 from receiver.redisconn import async_client
@@ -54,7 +55,10 @@ def async_redis(settings: Settings) -> aioredis.Redis:
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     client = async_redis(app[SETTINGS])
-    app[STORE] = AsyncIncidentStore(client)
+    settings = app[SETTINGS]
+    app[STORE] = AsyncIncidentStore(
+        client, History(settings.history_retention_s, settings.history_max)
+    )
     try:
         ruleset = app[RULESET]
         await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)

@@ -21,6 +21,7 @@ from receiver.model import (
     TimelineEntry,
 )
 from rules import Decision
+from rules.verdict import verdict
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Classified:
 
     alert: Alert
     decision: Decision
+    shadow: Decision | None = None  # the shadow rules' decision, when they run
 
 
 def new_incident_id() -> str:
@@ -53,6 +55,7 @@ def _decided(decision: Decision) -> dict[str, Any]:
         "severity": decision.severity.value,
         "decision": decision.as_json,
         "why": decision.why,
+        "verdict": verdict(decision).model_dump_json(),
         # has it probes, and how long its first page waits for them (the budget)
         "probes": bool(decision.probes),
         "first_page_delay": budget.total_seconds() if decision.probes and budget else 0.0,
@@ -61,8 +64,26 @@ def _decided(decision: Decision) -> dict[str, Any]:
     return fields
 
 
+def _shadowed(live: Decision, shadow: Decision) -> dict[str, Any]:
+    """The shadow fields of an alert entry: the counts to add when the alert is
+    stored new or changed (``ss``), and the shadow verdict when it differs (``sv``)."""
+    theirs = verdict(shadow)
+    differs = verdict(live).differs(theirs)
+    out: dict[str, Any] = {
+        "ss": stats.count("triaged_shadow_alerts_total")
+        + [p for f in differs for p in stats.count("triaged_shadow_disagreements_total", field=f)]
+    }
+    if differs:
+        out["sv"] = theirs.model_dump_json()
+    return out
+
+
 def ingest_request(
-    items: Sequence[Classified], source: str, now: datetime, truncated: int = 0
+    items: Sequence[Classified],
+    source: str,
+    now: datetime,
+    truncated: int = 0,
+    history: dict[str, float] | None = None,
 ) -> list[str]:
     """Build the arguments of ingest.lua: ARGV[1] the request (JSON: alerts grouped,
     each group ready to open), then the blobs the script stores as they are.
@@ -70,7 +91,11 @@ def ingest_request(
     Each distinct decision is sent once, in ``decisions``; alerts and a group's
     ``open`` name theirs by its 1-based index ``d``. A decision's JSON and each
     alert's stored JSON are ARGV entries of their own, named by index (``decision``,
-    ``json``): the script stores them without decoding (they are most of the bytes)."""
+    ``json``): the script stores them without decoding (they are most of the bytes).
+
+    ``history`` (``History.request()``): keep each alert stored new or changed in
+    the received stream; None: keep none. An item with a ``shadow`` decision carries
+    the shadow counts, and the shadow verdict where it differs."""
     groups: dict[str, dict[str, Any]] = {}
     decisions: list[dict[str, Any]] = []
     index: dict[int, int] = {}
@@ -113,16 +138,17 @@ def ingest_request(
         }
         summary = a.summary
         args.append(orjson.dumps(stored).decode())
-        g["alerts"].append(
-            {
-                "d": n,
-                "fp": a.fingerprint,
-                "status": status,
-                "starts_at": a.starts_at,
-                "summary": f"{status}: {summary}",
-                "json": len(args),
-            }
-        )
+        entry = {
+            "d": n,
+            "fp": a.fingerprint,
+            "status": status,
+            "starts_at": a.starts_at,
+            "summary": f"{status}: {summary}",
+            "json": len(args),
+        }
+        if item.shadow is not None:
+            entry.update(_shadowed(d, item.shadow))
+        g["alerts"].append(entry)
         if status == "firing" and (g["open"] is None or decided["rank"] < g["open"]["rank"]):
             g["open"] = {
                 "d": n,
@@ -143,6 +169,7 @@ def ingest_request(
             else []
         ),
         "truncated": truncated,
+        "history": history,
         "decisions": decisions,
         "groups": list(groups.values()),
     }

@@ -6,6 +6,7 @@
 -- decisions' and alerts' JSON it names by index (1 = the request).
 -- Returns: JSON list, per POST, of {id, result, changed, duplicates, generation} per group.
 local P = 'triaged:'
+local SHADOW_KEPT = 10000  -- receiver.incidents.history.SHADOW_KEPT
 local clock = redis.call('TIME')
 -- due times are kept by Redis's clock, the one clock of the system
 local redis_now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -49,6 +50,27 @@ local function ingest_one(arg)
 
   local function stat(incs)
     for _, p in ipairs(incs) do redis.call('HINCRBYFLOAT', P .. 'stats', p[1], p[2]) end
+  end
+
+  -- an alert stored new or changed: into the received history (for replay), with
+  -- the verdict that decided it; the shadow rules' counts, and where their verdict
+  -- differs, the shadow record (receiver.incidents.history)
+  local function keep(id, g, a)
+    local fields = {'source', g.source, 'incident', id, 'verdict', a.verdict, 'alert', a.json}
+    if a.sv then
+      fields[#fields + 1] = 'shadow'
+      fields[#fields + 1] = a.sv
+    end
+    if req.history ~= cjson.null then
+      local min_id = string.format('%.0f', (redis_now - req.history.retention) * 1000)
+      redis.call('XADD', P .. 'received', 'MINID', min_id, '*', unpack(fields))
+    end
+    if a.ss then
+      stat(a.ss)
+      if a.sv then
+        redis.call('XADD', P .. 'shadow', 'MAXLEN', '~', SHADOW_KEPT, '*', unpack(fields))
+      end
+    end
   end
 
   -- true when every firing alert of the group is already recorded, unchanged, in incident id
@@ -115,6 +137,7 @@ local function ingest_one(arg)
           res.duplicates = res.duplicates + 1
         else
           redis.call('HSET', akey, a.fp, a.json)
+          keep(id, g, a)
           tl(id, 'alert_' .. a.status, a.summary)
           res.changed = res.changed + 1
           if a.status == 'resolved' then resolves = resolves + 1 end
@@ -177,6 +200,9 @@ local function ingest_one(arg)
       res.generation = tonumber(redis.call('HGET', ikey, 'generation'))
     end
     table.insert(out, res)
+  end
+  if req.history ~= cjson.null then
+    redis.call('XTRIM', P .. 'received', 'MAXLEN', '~', string.format('%d', req.history.max))
   end
   return out
 end

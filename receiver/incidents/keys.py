@@ -144,3 +144,15 @@ def templates() -> str:
 def stakeholders() -> str:
     """String: JSON {severities, contacts} of the stakeholder notification, or null."""
     return f"{PREFIX}stakeholders"
+
+
+def received() -> str:
+    """Stream: every alert stored new or changed, with the verdict it was given
+    (``receiver.incidents.history``); trimmed to the history's retention."""
+    return f"{PREFIX}received"
+
+
+def shadow() -> str:
+    """Stream: alerts on which the shadow rules' verdict differs from the live one's
+    (the newest ``history.SHADOW_KEPT``)."""
+    return f"{PREFIX}shadow"

@@ -27,6 +27,7 @@ from receiver.incidents.codec import (
     ingest_request,
     timeline_from_list,
 )
+from receiver.incidents.history import History
 from receiver.model import Incident, IncidentStatus, StoredAlert, TimelineEntry
 
 
@@ -160,8 +161,9 @@ def raise_to(batch: list[tuple[list[str], asyncio.Future[Any]]], exc: BaseExcept
 class AsyncIncidentStore:
     """Incident records in Redis, for the asyncio receiver."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, history: History | None = None) -> None:
         self.redis = redis
+        self.history = history if history is not None else History()
         self._ingest = IngestBatcher(redis.register_script(scripts.INGEST))
         self._transition = redis.register_script(scripts.TRANSITION)
 
@@ -170,7 +172,7 @@ class AsyncIncidentStore:
     ) -> list[IngestResult]:
         """Store classified alerts atomically; return what happened per group.
         ``truncated``: alerts the sender left out of this post (recorded, counted)."""
-        args = ingest_request(items, source, now, truncated)
+        args = ingest_request(items, source, now, truncated, self.history.request())
         async with _unavailable_on_error():
             decoded = await self._ingest.submit(args)
         rows = decoded if isinstance(decoded, list) else []  # cjson writes [] as {}
