@@ -119,3 +119,24 @@ def _check_matcher_text(value: str) -> str:
 
 MatcherText = Annotated[str, AfterValidator(_check_matcher_text)]
 """An Alertmanager matcher (or a comma-separated list of them), checked at load."""
+
+
+_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+_CLOCK_RE = re.compile(r"[0-9]{2}:[0-9]{2}")  # HH:MM text, whether a time of day or not
+
+
+def check_time_of_day(value: Any) -> str:
+    """Check a quoted ``"HH:MM"`` local time of day (rotations, silences, business hours).
+
+    Raises:
+        PydanticCustomError: Not such a time; an int says YAML read an unquoted
+            ``9:00`` as a number (540).
+    """
+    if isinstance(value, str) and _HHMM_RE.fullmatch(value):
+        return value
+    if isinstance(value, str) and _CLOCK_RE.fullmatch(value):
+        raise invalid("time", f"{value!r} is not a time of day: hours 00-23, minutes 00-59")
+    hint = ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        hint = " (YAML reads an unquoted 9:00 as a number: quote it)"
+    raise invalid("time", f'expected a time "HH:MM" in quotes, got {value!r}{hint}')

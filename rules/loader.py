@@ -51,7 +51,7 @@ from rules.schema import (
     Stakeholders,
 )
 from rules.silences import Inhibition, Silence
-from rules.sources import BUILTIN_SOURCES, SourceConfig
+from rules.sources import BUILTIN_SOURCES, SourceAuth, SourceConfig
 
 SUFFIXES = (".yaml", ".yml")
 _TOP_KEYS = ", ".join(RuleFile.model_fields)
@@ -403,6 +403,13 @@ def _items(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
 
 
+def _choices(loc: tuple[str | int, ...]) -> str:
+    """The keys an unknown key may be replaced with, where they are a choice of one."""
+    if len(loc) == 4 and loc[0] == "sources" and loc[2] == "auth":  # sources.<name>.auth.<kind>
+        return f": auth takes exactly one of {', '.join(SourceAuth.model_fields)}"
+    return ""
+
+
 def _translate(doc: Document, errors: list[ErrorDetails]) -> list[RuleFileError]:
     """Turn pydantic errors into located RuleFileErrors with plain reasons.
 
@@ -423,7 +430,7 @@ def _translate_one(
     if kind == "extra_forbidden":
         reason, at_key = "unknown key", True
         near = missing.get(tuple(loc[:-1]), set())
-        reason += _did_you_mean(str(loc[-1]), near).replace('"', "'")
+        reason += _did_you_mean(str(loc[-1]), near).replace('"', "'") + _choices(loc)
     elif kind == "missing":
         reason, anchor, at_key = "missing required key", loc[:-1], True
     elif kind == "too_short" and "min_length" in ctx:

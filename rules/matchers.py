@@ -164,7 +164,29 @@ def parse_matcher(text: str) -> Matcher:
     name, op, raw = found.groups()
     if raw == "":
         raise MatcherSyntaxError(text, 'matcher value is not present (write "" for empty)')
-    return Matcher(name, MatchOp(op), _unescape(raw, text))
+    try:
+        value = _unescape(raw, text)
+    except MatcherSyntaxError:
+        if _meant_double_equals(op, raw):
+            raise MatcherSyntaxError(text, 'invalid operator "==": use =, !=, =~ or !~') from None
+        raise
+    return Matcher(name, MatchOp(op), value)
+
+
+def _meant_double_equals(op: str, raw: str) -> bool:
+    """Say whether a value that failed to parse is ``=`` then a valid value (``== "x"``).
+
+    Alertmanager reads ``foo=="x"`` as ``=`` and the value ``="x"``, with a stray
+    quote; ``foo==x`` is the value ``=x``, accepted, as there.
+    """
+    rest = raw[1:].lstrip(" \t\n\f\r")  # Go's \s, as _WS
+    if op != "=" or not raw.startswith("=") or not rest:
+        return False
+    try:
+        _unescape(rest, rest)
+    except MatcherSyntaxError:
+        return False
+    return True
 
 
 def _unescape(raw: str, text: str) -> str:

@@ -62,7 +62,11 @@ def _check_template(value: str) -> str:
 def _check_url_template(value: str) -> str:
     _check_template(value)
     if not re.match(r"^https?://", value):
-        raise invalid("url", "an http:// or https:// URL (it may use {label} placeholders)")
+        raise invalid(
+            "url",
+            f"expected an http:// or https:// URL (it may use {{label}} placeholders), "
+            f"got {value!r}",
+        )
     return value
 
 

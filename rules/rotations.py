@@ -55,13 +55,12 @@ from pydantic import (
 )
 
 from rules.durations import format_duration, parse_duration
-from rules.fields import Name, invalid
+from rules.fields import Name, check_time_of_day, invalid
 
 MAX_MEMBERS = 50
 MIN_LENGTH = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _TICK = timedelta(microseconds=1)  # the resolution of datetime: "just before"
-_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _LOCAL_RE = re.compile(  # a date and a time; an offset is recognized, to be refused clearly
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?"
@@ -192,10 +191,8 @@ class Rotation(_Model):
 
     @field_validator("handoff", mode="before")
     @classmethod
-    def _hh_mm(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
-            raise invalid("time", f'expected a time "HH:MM" in quotes, got {value!r}')
-        return value
+    def _hh_mm(cls, value: Any) -> str:
+        return check_time_of_day(value)
 
     @field_validator("weekday", mode="before")
     @classmethod

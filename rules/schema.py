@@ -10,7 +10,6 @@ durations are written back in the syntax they are read in (``"15m"``).
 
 from __future__ import annotations
 
-import re
 from datetime import date, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -34,7 +33,16 @@ from rules.channels import (
     TeamsChannel,
 )
 from rules.durations import ResponseWindow
-from rules.fields import Delay, Duration, HttpUrl, MatcherText, Name, ResponseTime, invalid
+from rules.fields import (
+    Delay,
+    Duration,
+    HttpUrl,
+    MatcherText,
+    Name,
+    ResponseTime,
+    check_time_of_day,
+    invalid,
+)
 from rules.matchers import Matcher, parse_matchers
 from rules.probes import HttpProbe, ProbeKind, ProbeSpec, ProbeTargets, Regrade
 from rules.rotations import Rotation
@@ -107,7 +115,6 @@ class Weekday(StrEnum):
         return list(Weekday).index(self)
 
 
-_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _WEEKDAYS = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
 
 
@@ -131,10 +138,8 @@ class BusinessHours(_Model):
 
     @field_validator("start", "end", mode="before")
     @classmethod
-    def _hh_mm(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
-            raise invalid("time", f'expected a time "HH:MM" in quotes, got {value!r}')
-        return value
+    def _hh_mm(cls, value: Any) -> str:
+        return check_time_of_day(value)
 
     @model_validator(mode="after")
     def _start_before_end(self) -> BusinessHours:

@@ -75,14 +75,13 @@ from pydantic import (
     model_validator,
 )
 
-from rules.fields import MatcherText, Name, invalid
+from rules.fields import MatcherText, Name, check_time_of_day, invalid
 from rules.matchers import Matcher, parse_matchers
 
 WeekdayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 """A day of the week, as ``business_hours.days`` spells days."""
 
 _WEEKDAYS: tuple[WeekdayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _INSTANT_RE = re.compile(  # a date and a time; a missing zone is recognized, to be refused clearly
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)?"
@@ -171,10 +170,8 @@ class Recurrence(_Model):
 
     @field_validator("start", "end", mode="before")
     @classmethod
-    def _hh_mm(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not _HHMM_RE.fullmatch(value):
-            raise invalid("time", f'expected a time "HH:MM" in quotes, got {value!r}')
-        return value
+    def _hh_mm(cls, value: Any) -> str:
+        return check_time_of_day(value)
 
     @field_validator("end")
     @classmethod

@@ -31,7 +31,14 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from rules.fields import Duration, invalid
 
@@ -77,7 +84,10 @@ def _check_header(value: str) -> str:
 
 def _check_path(value: str) -> str:
     if not _PATH.match(value) or ".." in value or value.endswith("."):
-        raise invalid("path", "a field path: keys (and list indexes) joined by '.', e.g. a.b.0")
+        raise invalid(
+            "path",
+            f"invalid field path {value!r}: keys (and list indexes) joined by '.', e.g. a.b.0",
+        )
     return value
 
 
@@ -212,11 +222,12 @@ class FieldMapping(_Model):
     ends_at: FieldPath | None = None
     group_by: Annotated[list[str], Field(min_length=1, max_length=32)] = ["alertname", "service"]
 
-    @model_validator(mode="after")
-    def _has_alertname(self) -> FieldMapping:
-        if "alertname" not in self.labels:
+    @field_validator("labels")
+    @classmethod
+    def _has_alertname(cls, value: dict[str, str]) -> dict[str, str]:
+        if "alertname" not in value:
             raise invalid("mapping", "labels needs an alertname entry (the path to the alert name)")
-        return self
+        return value
 
 
 class SourceConfig(_Model):

@@ -31,6 +31,7 @@ ACCEPTED = [
     ('alertname =~ "CheckoutDown|HighErrorRate"', "alertname", RE, "CheckoutDown|HighErrorRate"),
     ('  foo \t=\n "bar"  ', "foo", EQ, "bar"),  # whitespace around every part
     ("foo=bar", "foo", EQ, "bar"),  # unquoted
+    ("foo==bar", "foo", EQ, "=bar"),  # AM: op "=", value "=bar" (a valid unquoted value)
     ("foo = bar baz ", "foo", EQ, "bar baz"),  # unquoted, inner space kept, trailing trimmed
     ('foo="a\\nb"', "foo", EQ, "a\nb"),  # \n escape
     ('foo="a\\\\b"', "foo", EQ, "a\\b"),  # \\ escape
@@ -58,7 +59,10 @@ REJECTED = [
     ("foo", "bad matcher format"),
     ('="bar"', "bad matcher format"),
     ('foo~="bar"', "bad matcher format"),
-    ('foo=="bar"', "unescaped double quote"),  # op "=", value '="bar"'
+    ('foo=="bar"', 'invalid operator "==": use =, !=, =~ or !~'),  # AM: op "=", value '="bar"'
+    ('service == "billing"', 'invalid operator "==": use =, !=, =~ or !~'),
+    ('foo==="bar"', "unescaped double quote"),  # not a valid value after "=="
+    ('foo=="bar', "unescaped double quote"),  # nor this one
     ('foo=~"invalid[regexp"', "invalid regex"),  # AM
     ('foo=~"(unclosed"', "invalid regex"),
     ('foo=~"a(?=b)"', "not supported by Alertmanager"),  # lookahead: RE2 has none

@@ -103,6 +103,12 @@ BROKEN = {
         "1:27: probe_targets.networks:",
         "not a network",
     ),
+    "non-http url": (
+        "probes: {a: {http: {url: 'tcp://{instance}:80/'}}}\n",
+        "1:26: probes.a.http.url: ",
+        "expected an http:// or https:// URL (it may use {label} placeholders), "
+        "got 'tcp://{instance}:80/'",
+    ),
     "bad status": (
         "probes: {a: {http: {url: 'http://h/', expect_status: '2yy'}}}\n",
         "1:54: probes.a.http.expect_status:",

@@ -386,6 +386,19 @@ def test_yaml_example_round_trips() -> None:
         ({"length": "30m"}, ("length",), "length 30m is too short: a shift lasts at least 1h"),
         ({"handoff": "9am"}, ("handoff",), 'expected a time "HH:MM" in quotes'),
         ({"handoff": 630}, ("handoff",), 'expected a time "HH:MM" in quotes, got 630'),
+        (
+            {"handoff": 540},  # YAML reads an unquoted 9:00 as 540
+            ("handoff",),
+            'expected a time "HH:MM" in quotes, got 540 '
+            "(YAML reads an unquoted 9:00 as a number: quote it)",
+        ),
+        (
+            {"handoff": "24:00"},
+            ("handoff",),
+            "'24:00' is not a time of day: hours 00-23, minutes 00-59",
+        ),
+        ({"handoff": "09:60"}, ("handoff",), "'09:60' is not a time of day"),
+        ({"handoff": True}, ("handoff",), 'expected a time "HH:MM" in quotes, got True'),
         ({"weekday": "monday"}, ("weekday",), "unknown weekday 'monday': expected one of mon,"),
         (
             {"weekday": "mon", "length": "daily"},

@@ -139,6 +139,24 @@ def test_business_hours_refuses(fields: dict[str, Any]) -> None:
         BusinessHours.model_validate(fields)
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"start": 540},
+            'expected a time "HH:MM" in quotes, got 540 '
+            "(YAML reads an unquoted 9:00 as a number: quote it)",
+        ),
+        ({"end": "24:00"}, "'24:00' is not a time of day: hours 00-23, minutes 00-59"),
+        ({"start": "9:00"}, "expected a time \"HH:MM\" in quotes, got '9:00'"),
+    ],
+)
+def test_business_hours_time_messages(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        BusinessHours.model_validate(fields)
+    assert [e["msg"] for e in info.value.errors()] == [message]
+
+
 def test_models_are_frozen_and_strict() -> None:
     with pytest.raises(ValidationError):
         RuleFile.model_validate({"rule": []})

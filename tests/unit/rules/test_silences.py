@@ -487,7 +487,18 @@ def test_valid_recurring_from_yaml() -> None:
         (
             {"every": SUNDAY | {"end": 720}},  # YAML reads an unquoted 12:00 as 720
             ("every", "end"),
-            'expected a time "HH:MM" in quotes, got 720',
+            'expected a time "HH:MM" in quotes, got 720 '
+            "(YAML reads an unquoted 9:00 as a number: quote it)",
+        ),
+        (
+            {"every": SUNDAY | {"end": "23:60"}},
+            ("every", "end"),
+            "'23:60' is not a time of day: hours 00-23, minutes 00-59",
+        ),
+        (
+            {"every": SUNDAY, "matchers": ['service == "billing"']},
+            ("matchers", 0),
+            'invalid operator "==": use =, !=, =~ or !~: service == "billing"',
         ),
         (
             {"every": SUNDAY | {"end": "02:00"}},
@@ -559,7 +570,7 @@ def test_required_silence_fields(missing: str) -> None:
         ({"source": []}, ("source",), "no source matchers: list at least one"),
         ({"target": []}, ("target",), "no target matchers: list at least one"),
         ({"target": ['severity =~ "SEV-[234"']}, ("target", 0), "invalid regex"),
-        ({"source": ['severity == "SEV-1"']}, ("source", 0), "unescaped double quote"),
+        ({"source": ['severity == "SEV-1"']}, ("source", 0), 'invalid operator "=="'),
         ({"equal": []}, ("equal",), "no equal labels: list at least one (e.g. [service])"),
         ({"equal": ["service", "service"]}, ("equal",), "duplicate label 'service'"),
         ({"equal": ["my-label"]}, ("equal", 0), "invalid label name 'my-label'"),

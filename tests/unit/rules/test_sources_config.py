@@ -77,8 +77,18 @@ BROKEN = {
     ),
     "mapping without alertname": (
         "sources:\n  my-tool:\n    mapping: {labels: {service: svc}}\n",
-        "3:14: sources.my-tool.mapping:",
-        "alertname",
+        "3:23: sources.my-tool.mapping.labels: ",
+        "labels needs an alertname entry",
+    ),
+    "unknown auth kind": (
+        "sources:\n  generic:\n    auth: {oauth2: {client_id: x}}\n",
+        "3:12: sources.generic.auth.oauth2: ",
+        "unknown key: auth takes exactly one of bearer, basic, query_token, hmac",
+    ),
+    "bad field path": (
+        "sources:\n  my-tool:\n    mapping: {labels: {alertname: a..b}}\n",
+        "3:35: sources.my-tool.mapping.labels.alertname: ",
+        "invalid field path 'a..b': keys (and list indexes) joined by '.', e.g. a.b.0",
     ),
     "bad topic arn": (
         "sources:\n  cloudwatch:\n    sns: {topic_arns: ['arn:aws:s3:::bucket']}\n",
@@ -107,3 +117,22 @@ def test_mistakes_are_named_with_file_line_and_column(tmp_path: Path, case: str)
     message = str(info.value)
     assert f"sources.yaml:{where}" in message, message
     assert why in message, message
+
+
+@pytest.mark.parametrize(
+    ("text", "key_path"),
+    [
+        (
+            "sources:\n  generic:\n    auth: {bearer: {tokens: [{env: A}], token: x}}\n",
+            "auth.bearer.token",
+        ),
+        ("sources:\n  generic:\n    rate_limit: {per_minute: 5}\n", "rate_limit.per_minute"),
+        ("sources:\n  generic:\n    oauth2: {}\n", "oauth2"),
+    ],
+)
+def test_other_unknown_keys_list_no_auth_kinds(tmp_path: Path, text: str, key_path: str) -> None:
+    (tmp_path / "sources.yaml").write_text(text)
+    with pytest.raises(RuleSetErrors) as info:
+        load_ruleset(tmp_path)
+    reasons = {e.key_path: e.reason for e in info.value.errors}
+    assert reasons[f"sources.generic.{key_path}"] == "unknown key"
