@@ -2,9 +2,11 @@
 one place that imports ``workers``.
 
     triaged run      receiver + workers + scheduler (+ embedded Redis without REDIS_URL)
-    triaged serve    receiver only (N processes sharing the port)
+    triaged serve    receiver only (N processes sharing the port; SIGHUP reloads rules)
     triaged worker   RQ worker with scheduler (needs only REDIS_URL)
-    triaged rules check DIR
+    triaged oncall   who is on call, per rotation
+    triaged rules    check / test / explain a rules directory
+    triaged replay   a candidate rules directory over the alerts received
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import redis
@@ -29,6 +32,9 @@ from receiver.incidents import keys
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
 from rules import RuleError, RuleSet, load_ruleset
+
+if TYPE_CHECKING:
+    from receiver.live import Loaded
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -148,6 +154,13 @@ def _require_redis_url() -> str:
     return url
 
 
+SHADOW_HELP = (
+    "A second rules directory that classifies every alert in shadow: nothing is paged "
+    "from it; where its verdict differs it is recorded (GET /api/v1/rules/shadow) and "
+    "counted (triaged_shadow_disagreements_total)."
+)
+
+
 @click.group()
 def main() -> None:
     """triaged: alert webhook receiver and automatic triage daemon."""
@@ -174,6 +187,7 @@ def main() -> None:
     help="Workers for diagnosis probes.",
 )
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
+@click.option("--shadow-rules", "shadow_dir", type=click.Path(path_type=Path), help=SHADOW_HELP)
 def run(
     rules_dir: Path,
     listen: str,
@@ -181,6 +195,7 @@ def run(
     workers: int,
     probe_workers: int,
     insecure: bool,
+    shadow_dir: Path | None,
 ) -> None:
     """Receiver, workers and scheduler together (embedded Redis unless REDIS_URL is set)."""
     from receiver.supervisor import Child, EmbeddedRedis, Supervisor, child_command
@@ -188,7 +203,7 @@ def run(
     _setup_logging()
     host, port = _split_listen(listen)
     _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
-    _load_rules(rules_dir)  # fail before starting anything
+    _load_live(rules_dir, shadow_dir)  # fail before starting anything
     embedded = None
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
@@ -202,6 +217,8 @@ def run(
     serve_args = ["serve", "--rules", str(rules_dir), "--listen", listen]
     if insecure:
         serve_args.append("--insecure")
+    if shadow_dir is not None:
+        serve_args += ["--shadow-rules", str(shadow_dir)]
     children = [Child("receiver", child_command(*serve_args))]
     children += [
         Child(f"worker-{i + 1}", child_command("worker", "--queues", "pages"))
@@ -219,11 +236,35 @@ def run(
     raise SystemExit(code)
 
 
-def _serve_one(settings: Settings, rules_dir: Path, reuse_port: bool) -> None:
+def _load_live(rules_dir: Path, shadow_dir: Path | None) -> Loaded:
+    """Everything the receiver runs on (rules, templates, sources' secrets; the shadow
+    rules), or every error and exit 1."""
+    import dataclasses
+
+    from receiver.live import ReloadFailed, load_directory
+
+    try:
+        loaded = load_directory(rules_dir, os.environ)
+    except ReloadFailed as exc:
+        click.echo("\n".join(exc.errors), err=True)
+        raise SystemExit(1) from exc
+    if shadow_dir is None:
+        return loaded
+    return dataclasses.replace(loaded, shadow=_load_rules(shadow_dir, secrets=False))
+
+
+def _serve_one(
+    settings: Settings, rules_dir: Path, shadow_dir: Path | None, reuse_port: bool
+) -> None:
     from receiver.api.app import serve_until_stopped
 
     _setup_logging()
-    asyncio.run(serve_until_stopped(settings, _load_rules(rules_dir), reuse_port, os.environ))
+    loaded = _load_live(rules_dir, shadow_dir)
+    asyncio.run(
+        serve_until_stopped(
+            settings, loaded, reuse_port, os.environ, rules_dir=rules_dir, shadow_dir=shadow_dir
+        )
+    )
 
 
 @main.command()
@@ -231,25 +272,36 @@ def _serve_one(settings: Settings, rules_dir: Path, reuse_port: bool) -> None:
 @click.option("--listen", default="127.0.0.1:9797", show_default=True)
 @click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--insecure", is_flag=True, help="Allow a non-loopback address without a token.")
-def serve(rules_dir: Path, listen: str, processes: int, insecure: bool) -> None:
-    """The receiver only (needs REDIS_URL)."""
+@click.option("--shadow-rules", "shadow_dir", type=click.Path(path_type=Path), help=SHADOW_HELP)
+def serve(
+    rules_dir: Path, listen: str, processes: int, insecure: bool, shadow_dir: Path | None
+) -> None:
+    """The receiver only (needs REDIS_URL). Reloads its rules on SIGHUP, on a change
+    of the files, and on POST /api/v1/rules/reload."""
     _setup_logging()
     host, port = _split_listen(listen)
     _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
-    _load_rules(rules_dir)
+    _load_live(rules_dir, shadow_dir)
     settings = _settings(_require_redis_url(), host=host, port=port)
     if processes == 1:
-        _serve_one(settings, rules_dir, reuse_port=False)
+        _serve_one(settings, rules_dir, shadow_dir, reuse_port=False)
         return
 
     def stop(signum: int, frame: object) -> None:
         raise SystemExit(0)
 
+    def hup(signum: int, frame: object) -> None:
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                os.kill(p.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_serve_one, args=(settings, rules_dir, True)) for _ in range(processes)
+        ctx.Process(target=_serve_one, args=(settings, rules_dir, shadow_dir, True))
+        for _ in range(processes)
     ]
+    signal.signal(signal.SIGHUP, hup)
     for p in procs:
         p.start()
     try:

@@ -9,6 +9,7 @@ ReceiverError
 ├── Overloaded           503  at the concurrency limit (load shed): retry after
 ├── IncidentNotFound     404
 ├── TransitionRefused    409  e.g. acknowledging a resolved incident
+├── RulesRejected        422  a rules reload failed (the old rules keep running)
 └── Unauthorized         401  missing or wrong bearer token / ack signature
 """
 
@@ -58,6 +59,10 @@ class IncidentNotFound(ReceiverError):
 
 class TransitionRefused(ReceiverError):
     status = 409
+
+
+class RulesRejected(ReceiverError):
+    status = 422
 
 
 class Unauthorized(ReceiverError):

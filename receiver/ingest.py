@@ -146,11 +146,13 @@ async def ingest(
     store: AsyncIncidentStore,
     now: datetime,
     repeats: RepeatCache | None = None,
+    shadow: RuleSet | None = None,
 ) -> IngestOutcome:
     """Normalize, classify and durably store one POST; return what happened.
 
     A body this process stored moments ago, byte for byte, is answered from
-    ``repeats`` (see receiver.repeats) after counting it in Redis."""
+    ``repeats`` (see receiver.repeats) after counting it in Redis. ``shadow``:
+    rules that classify every alert too, recorded where they differ, never acted on."""
     key = RepeatCache.digest(source.name, body) if repeats is not None else b""
     seen = repeats.get(key) if repeats is not None else None
     if seen is not None:
@@ -162,7 +164,7 @@ async def ingest(
             alerts=seen.alerts,
             groups=[IngestResult(i, "duplicate", 0, 0, g) for i, g in seen.incidents],
         )
-    outcome = await _ingest(source, body, ruleset=ruleset, store=store, now=now)
+    outcome = await _ingest(source, body, ruleset=ruleset, store=store, now=now, shadow=shadow)
     # remembered only when a repeat would report every group as a duplicate of its
     # incident (a group that resolved its incident, or had none, repeats as nothing)
     if repeats is not None and all(g.result in _REPEATS_AS_DUPLICATE for g in outcome.groups):
@@ -199,11 +201,24 @@ def _to_alerts(source: Source, payload: Any) -> list[Alert]:
 
 
 async def _ingest(
-    source: Source, body: bytes, *, ruleset: RuleSet, store: AsyncIncidentStore, now: datetime
+    source: Source,
+    body: bytes,
+    *,
+    ruleset: RuleSet,
+    store: AsyncIncidentStore,
+    now: datetime,
+    shadow: RuleSet | None,
 ) -> IngestOutcome:
     payload = to_payload(source, body)
     alerts = _to_alerts(source, payload)
     truncated = source.truncated(payload) if source.truncated is not None else 0
-    items = [Classified(alert, ruleset.classify(alert.labels)) for alert in alerts]
+    items = [
+        Classified(
+            alert,
+            ruleset.classify(alert.labels),
+            None if shadow is None else shadow.classify(alert.labels),
+        )
+        for alert in alerts
+    ]
     groups = await store.ingest(items, source.name, now, truncated=truncated)
     return IngestOutcome(alerts=len(items), groups=groups)

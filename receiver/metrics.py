@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -54,6 +54,39 @@ RATE_LIMITED = Counter(
     ("source",),
     registry=REGISTRY,
 )
+
+RULES_RELOAD_OK = Gauge(
+    "triaged_rules_last_reload_successful",
+    "1 when the last rules (re)load of this process succeeded; 0: it runs older rules.",
+    registry=REGISTRY,
+)
+RULES_RELOAD_SUCCESS_TIME = Gauge(
+    "triaged_rules_last_reload_success_timestamp_seconds",
+    "When this process last loaded its rules successfully (Unix time).",
+    registry=REGISTRY,
+)
+RULES_RELOADS = Counter(
+    "triaged_rules_reloads",
+    "Rules reloads of this process, by result (success, failure).",
+    ("result",),
+    registry=REGISTRY,
+)
+RULES_INFO = Gauge(
+    "triaged_rules_info",
+    "The rules version this process runs (value 1).",
+    ("version",),
+    registry=REGISTRY,
+)
+
+
+def rules_loaded(version: str, ok: bool) -> None:
+    """Record a rules load: ``ok`` False keeps ``version`` (the older rules) running."""
+    RULES_RELOAD_OK.set(1 if ok else 0)
+    if ok:
+        RULES_RELOAD_SUCCESS_TIME.set_to_current_time()
+        RULES_INFO.clear()
+        RULES_INFO.labels(version=version).set(1)
+
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

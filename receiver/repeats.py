@@ -47,6 +47,10 @@ class RepeatCache:
         self._entries.move_to_end(key)
         return seen
 
+    def clear(self) -> None:
+        """Forget every body (the rules changed: decide afresh)."""
+        self._entries.clear()
+
     def put(self, key: bytes, seen: Seen, now: float | None = None) -> None:
         self._entries[key] = (now if now is not None else time.monotonic(), seen)
         self._entries.move_to_end(key)

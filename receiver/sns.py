@@ -197,7 +197,7 @@ class SnsVerifier:
         self._owned = client is None
         self._client = client if client is not None else httpx.AsyncClient()
         self._policy = policy
-        self._require_v2 = require_v2
+        self.require_v2 = require_v2
         self._max_age = max_age
         self._max_skew = max_skew
         self._timeout = timeout
@@ -221,7 +221,7 @@ class SnsVerifier:
         algorithm = _HASHES.get(version or "")
         if algorithm is None:
             raise SnsRejected("SignatureVersion is not 1 or 2")
-        if version == "1" and self._require_v2:
+        if version == "1" and self.require_v2:
             raise SnsRejected("SignatureVersion 1 (SHA1) is refused")
         stamp = _timestamp(fields.get("Timestamp", ""))
         if stamp < now - self._max_age:

@@ -137,9 +137,16 @@ class Supervisor:
     def request_stop(self, signum: int, frame: object) -> None:
         self.stopping = True
 
+    def forward_hup(self, signum: int, frame: object) -> None:
+        """SIGHUP: the receiver reloads its rules (workers take decisions from Redis)."""
+        for child in self.children:
+            if child.name == "receiver" and child.process and child.process.poll() is None:
+                child.process.send_signal(signal.SIGHUP)
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.forward_hup)
         for child in self.children:
             self._start(child)
         while not self.stopping:

@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from receiver import metrics, stats
-from receiver.api.keys import INFLIGHT, INTAKES, REPEATS, RULESET, SETTINGS, SNS_GATE, STORE
+from receiver.api.keys import INFLIGHT, LIVE, REPEATS, SETTINGS, SNS_GATE, STORE
 from receiver.auth import Credentials
 from receiver.errors import (
     Overloaded,
@@ -24,6 +24,7 @@ from receiver.errors import (
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.ingest import ingest
 from receiver.intake import Intake
+from receiver.live import Loaded
 
 routes = web.RouteTableDef()
 
@@ -31,7 +32,8 @@ routes = web.RouteTableDef()
 @routes.post("/api/v1/alerts/{source}")
 async def post_alerts(request: web.Request) -> web.Response:
     name = request.match_info["source"]
-    intakes = request.app[INTAKES]
+    rules = request.app[LIVE].current  # read once: a reload swaps it whole
+    intakes = rules.intakes
     intake = intakes.get(name)
     if intake is None:
         raise UnknownSource(f"unknown source {name!r}", known=sorted(intakes))
@@ -43,11 +45,11 @@ async def post_alerts(request: web.Request) -> web.Response:
         metrics.SHED.labels(source=name).inc()
         raise Overloaded("receiver is at its concurrency limit; retry", retry_after=1)
     with inflight:
-        return await _accept(request, name, intake, store)
+        return await _accept(request, name, intake, store, rules)
 
 
 async def _accept(
-    request: web.Request, name: str, intake: Intake, store: AsyncIncidentStore
+    request: web.Request, name: str, intake: Intake, store: AsyncIncidentStore, rules: Loaded
 ) -> web.Response:
     reason = "invalid"
     started = time.perf_counter()
@@ -86,7 +88,8 @@ async def _accept(
         outcome = await ingest(
             source,
             body,
-            ruleset=request.app[RULESET],
+            ruleset=rules.ruleset,
+            shadow=rules.shadow,
             store=store,
             now=datetime.now(UTC),
             repeats=request.app[REPEATS],

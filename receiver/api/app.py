@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -13,16 +16,15 @@ from redis.exceptions import RedisError
 
 from receiver import digest, logsafe, metrics
 from receiver.api import acklinks, alerts, comms, deploys, health, incidents, oncall, silences
+from receiver.api import rules as rules_api
 from receiver.api.keys import (
     DRAINING,
     INFLIGHT,
-    INTAKES,
+    LIVE,
     REPEATS,
-    RULESET,
     SETTINGS,
     SNS_GATE,
     STORE,
-    TEMPLATES,
     InFlight,
 )
 from receiver.api.middleware import auth, errors
@@ -30,6 +32,7 @@ from receiver.api.sns_gate import SnsGate
 from receiver.incidents.history import History
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.intake import build_intakes
+from receiver.live import LiveRules, Loaded, directory_digest, watch
 from receiver.redisconn import async_client
 from receiver.repeats import RepeatCache
 from receiver.settings import Settings
@@ -53,32 +56,78 @@ def async_redis(settings: Settings) -> aioredis.Redis:
     )
 
 
+async def publish(client: aioredis.Redis, loaded: Loaded, public_url: str) -> None:
+    """What workers read of the rules (silences, inhibitions, digest, templates,
+    stakeholders), written at start and after each reload."""
+    ruleset = loaded.ruleset
+    await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)
+    await digest.publish(client, ruleset, public_url)
+    await comms.publish(client, ruleset, loaded.templates)
+
+
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    client = async_redis(app[SETTINGS])
     settings = app[SETTINGS]
+    client = async_redis(settings)
     app[STORE] = AsyncIncidentStore(
         client, History(settings.history_retention_s, settings.history_max)
     )
     try:
-        ruleset = app[RULESET]
-        await silences.publish_file_silences(client, ruleset.silences, ruleset.inhibitions)
-        await digest.publish(client, ruleset, app[SETTINGS].public_url)
-        await comms.publish(client, ruleset, app[TEMPLATES])
+        await publish(client, app[LIVE].current, settings.public_url)
     except RedisError as exc:  # Redis down at start: the receiver still starts (503s)
         log.warning("rule-file silences not published: %s", exc)
     yield
     await client.aclose()
 
 
+def _sns_require_v2(loaded: Loaded) -> bool:
+    config = loaded.ruleset.sources.get("cloudwatch")
+    return bool(config is not None and config.sns is not None and config.sns.require_signature_v2)
+
+
 async def _sns_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[RULESET].sources.get("cloudwatch")
-    sns = config.sns if config is not None else None
-    require_v2 = sns.require_signature_v2 if sns is not None else False
     gate = app.get(SNS_GATE)  # a test may have set its own
     if gate is None:
-        app[SNS_GATE] = gate = SnsGate(AWS_SNS, require_v2=require_v2)
+        app[SNS_GATE] = gate = SnsGate(AWS_SNS, require_v2=_sns_require_v2(app[LIVE].current))
     yield
     await gate.aclose()
+
+
+async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Reload on SIGHUP and (polling) on file change; republish after a swap."""
+    live, settings = app[LIVE], app[SETTINGS]
+
+    async def swapped(loaded: Loaded) -> None:
+        app[REPEATS].clear()
+        app[SNS_GATE].require_v2(_sns_require_v2(loaded))
+        try:
+            await publish(app[STORE].redis, loaded, settings.public_url)
+        except RedisError as exc:
+            log.error("reloaded rules not published to Redis (workers keep the old): %s", exc)
+
+    live.on_swap.append(swapped)
+    tasks: set[asyncio.Task[object]] = set()
+    loop = asyncio.get_running_loop()
+
+    def on_sighup() -> None:
+        task = loop.create_task(live.reload("SIGHUP"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        hup = True
+    except (RuntimeError, ValueError, NotImplementedError, AttributeError):
+        hup = False  # not the main thread (or no SIGHUP): reload by file or API only
+    watcher = None
+    if live.directory is not None and settings.rules_poll_seconds > 0:
+        watcher = loop.create_task(watch(live, settings.rules_poll_seconds))
+    yield
+    if hup:
+        loop.remove_signal_handler(signal.SIGHUP)
+    for task in [*tasks, *([watcher] if watcher else [])]:
+        task.cancel()
+    await asyncio.gather(*tasks, *([watcher] if watcher else []), return_exceptions=True)
+    live.on_swap.remove(swapped)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -87,13 +136,19 @@ async def _metrics(request: web.Request) -> web.Response:
 
 
 async def serve_until_stopped(
-    settings: Settings, ruleset: RuleSet, reuse_port: bool, environ: Mapping[str, str]
+    settings: Settings,
+    rules: Loaded,
+    reuse_port: bool,
+    environ: Mapping[str, str],
+    *,
+    rules_dir: Path,
+    shadow_dir: Path | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then drain: /health answers 503 at once while
     requests are still served for ``drain_seconds`` (load balancers stop sending),
     then stop listening and let in-flight requests finish within the shutdown timeout.
     """
-    app = create_app(settings, ruleset, environ)
+    app = create_app(settings, rules, environ, rules_dir=rules_dir, shadow_dir=shadow_dir)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=settings.shutdown_seconds)
     await runner.setup()
     site = web.TCPSite(
@@ -104,7 +159,12 @@ async def serve_until_stopped(
         shutdown_timeout=settings.shutdown_seconds,
     )
     await site.start()
-    log.info("receiver listening on http://%s:%d", settings.host, settings.port)
+    log.info(
+        "receiver listening on http://%s:%d (rules version %s)",
+        settings.host,
+        settings.port,
+        rules.ruleset.version,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -117,22 +177,58 @@ async def serve_until_stopped(
 
 
 def create_app(
-    settings: Settings, ruleset: RuleSet, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    rules: RuleSet | Loaded,
+    environ: Mapping[str, str] | None = None,
+    *,
+    rules_dir: Path | None = None,
+    shadow_dir: Path | None = None,
+    shadow: RuleSet | None = None,
 ) -> web.Application:
-    """Build the receiver application; resources open and close with it."""
+    """Build the receiver application; resources open and close with it.
+
+    ``rules``: a rule set (its intakes and templates are built here) or a whole
+    ``Loaded``. ``rules_dir`` is where reloads read (default: the rule set's own
+    directory); ``shadow_dir`` / ``shadow``: rules classifying in shadow."""
     app = web.Application(middlewares=[errors, auth], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[RULESET] = ruleset
+    env = environ or {}
+    loaded = rules if isinstance(rules, Loaded) else _loaded(rules, env)
+    if shadow is not None:
+        loaded = dataclasses.replace(loaded, shadow=shadow)
+    if rules_dir is None and loaded.ruleset.source_files:
+        rules_dir = Path(loaded.ruleset.source_files[0]).parent
+    # sources' secrets are read from ``environ`` (the CLI's os.environ) at every load
+    app[LIVE] = LiveRules(rules_dir, loaded, env, shadow_dir=shadow_dir)
     app[DRAINING] = asyncio.Event()
     app[INFLIGHT] = InFlight(settings.max_inflight)
     app[REPEATS] = RepeatCache()
-    # sources' secrets are read from ``environ`` (the CLI's os.environ) once, here
-    app[INTAKES] = build_intakes(ruleset, environ or {})
-    app[TEMPLATES] = comms.templates_of(ruleset)
     logsafe.redact_access_log()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sns_ctx)
-    for module in (alerts, incidents, comms, acklinks, deploys, oncall, silences, health):
+    app.cleanup_ctx.append(_live_ctx)
+    for module in (
+        alerts,
+        incidents,
+        comms,
+        acklinks,
+        deploys,
+        oncall,
+        silences,
+        rules_api,
+        health,
+    ):
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)
     return app
+
+
+def _loaded(ruleset: RuleSet, environ: Mapping[str, str]) -> Loaded:
+    directory = Path(ruleset.source_files[0]).parent if ruleset.source_files else None
+    return Loaded(
+        ruleset,
+        build_intakes(ruleset, environ),
+        comms.templates_of(ruleset),
+        datetime.now(UTC),
+        directory_digest(directory) if directory else "",
+    )

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from receiver import stats, updates
 from receiver.api.incidents import _incident_id
-from receiver.api.keys import STORE, TEMPLATES
+from receiver.api.keys import LIVE, STORE
 from receiver.errors import IncidentNotFound
 from receiver.incidents import keys
 from rules import RuleSet
@@ -41,7 +41,7 @@ def templates_of(ruleset: RuleSet) -> dict[str, str]:
 async def update(request: web.Request) -> web.Response:
     incident_id = _incident_id(request)
     name = request.match_info["template"]
-    sources = request.app[TEMPLATES]
+    sources = request.app[LIVE].current.templates
     if name not in updates.TEMPLATES or name not in sources:
         raise IncidentNotFound(f"no template {name!r}", known=list(updates.TEMPLATES))
     detail = await request.app[STORE].get(incident_id)

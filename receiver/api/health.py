@@ -1,4 +1,7 @@
-"""/alive (the process answers) and /health (ready: Redis, rules, a live worker)."""
+"""/alive (the process answers) and /health (ready: Redis, rules, a live worker).
+
+/health says ``degraded`` (200: still serving, on the older rules) when the last
+rules reload failed, with its errors under ``checks.rules_errors``."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from receiver.api.keys import DRAINING, RULESET, STORE
+from receiver.api.keys import DRAINING, LIVE, STORE
 
 routes = web.RouteTableDef()
 
@@ -34,7 +37,11 @@ async def health(request: web.Request) -> web.Response:
     store = request.app[STORE]
     if request.app[DRAINING].is_set():
         return web.json_response({"status": "draining"}, status=503)
-    checks: dict[str, object] = {"rules": request.app[RULESET].version}
+    live = request.app[LIVE]
+    rules_errors = live.errors  # read once: a reload may end while Redis answers
+    checks: dict[str, object] = {"rules": live.current.ruleset.version}
+    if rules_errors:
+        checks["rules_errors"] = list(rules_errors)
     try:
         async with asyncio.timeout(3):
             await store.redis.ping()
@@ -44,6 +51,5 @@ async def health(request: web.Request) -> web.Response:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
         checks.setdefault("workers", "unknown")
     ok = checks["redis"] == "ok" and isinstance(checks["workers"], int) and checks["workers"] > 0
-    return web.json_response(
-        {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
-    )
+    status = ("degraded" if rules_errors else "ok") if ok else "unavailable"
+    return web.json_response({"status": status, "checks": checks}, status=200 if ok else 503)

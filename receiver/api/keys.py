@@ -8,13 +8,13 @@ from aiohttp import web
 
 from receiver.api.sns_gate import SnsGate
 from receiver.incidents.store import AsyncIncidentStore
-from receiver.intake import Intake
+from receiver.live import LiveRules
 from receiver.repeats import RepeatCache
 from receiver.settings import Settings
-from rules import RuleSet
 
 SETTINGS = web.AppKey("settings", Settings)
-RULESET = web.AppKey("ruleset", RuleSet)
+# the rules: read ``app[LIVE].current`` once per request (a reload swaps it whole)
+LIVE = web.AppKey("live", LiveRules)
 STORE = web.AppKey("store", AsyncIncidentStore)
 DRAINING = web.AppKey("draining", asyncio.Event)
 
@@ -41,10 +41,5 @@ INFLIGHT = web.AppKey("inflight", InFlight)
 
 REPEATS = web.AppKey("repeats", RepeatCache)
 
-INTAKES = web.AppKey("intakes", dict[str, Intake])
-
 # the SNS gate of the cloudwatch source (see sns_gate); certificates from AWS only
 SNS_GATE = web.AppKey("sns_gate", SnsGate)
-
-# the communication templates (name -> Jinja2 source) of the rules directory
-TEMPLATES = web.AppKey("templates", dict[str, str])

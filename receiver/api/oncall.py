@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from receiver.api.keys import RULESET
+from receiver.api.keys import LIVE
 from receiver.errors import PayloadError
 from rules.rotations import on_call_now_and_next
 
@@ -24,7 +24,7 @@ async def oncall(request: web.Request) -> web.Response:
             raise PayloadError("at: an ISO 8601 time with its zone", field="at") from exc
         if at.tzinfo is None:
             raise PayloadError("at: give the time zone (e.g. ...Z or +01:00)", field="at")
-    rotations = request.app[RULESET].rotations
+    rotations = request.app[LIVE].current.ruleset.rotations
     return web.json_response(
         {
             "at": at.isoformat(),

@@ -59,6 +59,10 @@ class SnsGate:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    def require_v2(self, required: bool) -> None:
+        """Refuse SignatureVersion 1 from now on (the rules were reloaded)."""
+        self.verifier.require_v2 = required
+
     async def admit(self, intake: Intake, body: bytes) -> web.Response | None:
         """None when the post goes on to ingest; else the answer to send."""
         message = sns_message(to_payload(intake.source, body))

@@ -85,7 +85,9 @@ def read_received(
     stream = key or keys.received()
     start = f"{int(since.timestamp() * 1000)}-0"
     while True:
-        rows = client.xrange(stream, min=start, max="+", count=page)
+        rows: list[tuple[Any, dict[Any, Any]]] = client.xrange(  # type: ignore[assignment]
+            stream, min=start, max="+", count=page
+        )
         for entry_id, fields in rows:
             yield parse_entry(entry_id, fields)
         if len(rows) < page:

@@ -1,0 +1,268 @@
+"""The rules a receiver process runs on, and their live reload.
+
+``Loaded`` is everything one rules directory gives the receiver: the rule set,
+the intakes (sources' auth and rate limits, secrets read), the communication
+templates. ``LiveRules.current`` holds one ``Loaded``; a reload builds a new one
+off the event loop and swaps it in with one assignment, between requests. A
+request reads ``current`` once and finishes on what it read.
+
+A reload that fails (any error in any file, a template that does not compile, a
+source secret that cannot be read) changes nothing that runs: the old rules keep
+serving, and the errors stay on ``errors`` (``/health`` says degraded) until a
+reload succeeds.
+
+Half-written files never load: a load is kept only when the directory's content
+(every rule file and template, byte for byte) is the same before and after it;
+the watcher (``watch``) reloads only on content that has stayed the same for one
+whole poll interval, so an editor's two-step write is seen as one change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from receiver import metrics, updates
+from receiver.intake import Intake, IntakeConfigError, build_intakes
+from rules import RuleError, RuleSet, load_ruleset
+from rules.loader import rule_files
+
+log = logging.getLogger(__name__)
+
+RETRIES = 3  # loads that saw the files change under them, before giving up
+RETRY_PAUSE_S = 0.2
+
+
+class ReloadFailed(Exception):
+    """The directory does not load; ``errors`` says why, one line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+class _Changing(Exception):
+    """The files changed while they were read."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One load of a rules directory, as the receiver uses it."""
+
+    ruleset: RuleSet
+    intakes: dict[str, Intake]
+    templates: dict[str, str]
+    loaded_at: datetime
+    digest: str
+    shadow: RuleSet | None = None
+
+
+def directory_digest(directory: Path) -> str:
+    """A hash of every file a load reads (rule files, templates), names and bytes."""
+    digest = hashlib.sha256()
+    try:
+        files = rule_files(directory)
+    except RuleError as exc:
+        return f"unloadable: {exc}"
+    folder = directory / "templates"
+    if folder.is_dir():
+        files += sorted(p for p in folder.glob("*.j2") if p.is_file())
+    for path in files:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            content = f"unreadable: {exc}".encode()
+        digest.update(
+            b"%s\0%d\0%s" % (str(path.relative_to(directory)).encode(), len(content), content)
+        )
+    return digest.hexdigest()
+
+
+def load_directory(directory: Path, environ: Mapping[str, str]) -> Loaded:
+    """Load ``directory`` whole, or raise ReloadFailed with every error."""
+    before = directory_digest(directory)
+    errors: list[str] = []
+    try:
+        ruleset = load_ruleset(directory)
+    except RuleError as exc:
+        raise ReloadFailed(str(exc).splitlines()) from exc
+    try:
+        templates = updates.load_templates(directory)
+        errors += [f"{directory / 'templates'}/{e}" for e in updates.check_templates(templates)]
+    except RuleError as exc:
+        errors += str(exc).splitlines()
+        templates = {}
+    try:
+        intakes = build_intakes(ruleset, environ)
+    except IntakeConfigError as exc:
+        errors.append(f"{directory}: {exc}")
+    if errors:
+        raise ReloadFailed(errors)
+    if directory_digest(directory) != before:
+        raise _Changing()
+    return Loaded(ruleset, intakes, templates, datetime.now(UTC), before)
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    ok: bool
+    changed: bool
+    version: str
+    errors: tuple[str, ...] = ()
+
+
+OnSwap = Callable[[Loaded], Awaitable[None]]
+
+
+@dataclass
+class LiveRules:
+    """The current rules of this process, and the state of its last reload.
+
+    Attributes:
+        directory: Where the rules are read from (None: never reloaded).
+        current: What requests use now.
+        shadow_dir: Rules that classify every alert in shadow (nothing is paged
+            from them); reloaded with the live ones. A shadow directory that fails
+            to load keeps its previous rules and says so in ``shadow_errors``.
+        errors: The errors of the last reload when it failed, else empty.
+        on_swap: Called after each swap to new content (republish to Redis...).
+    """
+
+    directory: Path | None
+    current: Loaded
+    environ: Mapping[str, str] = field(default_factory=dict)
+    shadow_dir: Path | None = None
+    errors: tuple[str, ...] = ()
+    shadow_errors: tuple[str, ...] = ()
+    last_reload_at: datetime | None = None
+    last_reason: str = "start"
+    on_swap: list[OnSwap] = field(default_factory=list)
+    _seen: str = ""
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self._seen = self.watched_digest()
+        metrics.rules_loaded(self.current.ruleset.version, ok=True)
+
+    def watched_digest(self) -> str:
+        """The content of the live and the shadow directory, as one hash."""
+        live = directory_digest(self.directory) if self.directory else ""
+        return live + (directory_digest(self.shadow_dir) if self.shadow_dir else "")
+
+    def changed_on_disk(self, digest: str) -> bool:
+        """Whether ``digest`` differs from the content last loaded or tried."""
+        return digest != self._seen
+
+    async def reload(self, reason: str) -> ReloadOutcome:
+        """Load the directory again and swap it in when it loads whole."""
+        async with self._lock:
+            return await self._reload(reason)
+
+    async def _reload(self, reason: str) -> ReloadOutcome:
+        old = self.current
+        self.last_reload_at, self.last_reason = datetime.now(UTC), reason
+        self._seen = self.watched_digest()
+        if self.directory is None:
+            return ReloadOutcome(True, False, old.ruleset.version)
+        try:
+            new = await _load_settled(self.directory, self.environ)
+        except ReloadFailed as exc:
+            self.errors = tuple(exc.errors)
+            metrics.rules_loaded(old.ruleset.version, ok=False)
+            metrics.RULES_RELOADS.labels(result="failure").inc()
+            log.error(
+                "rules reload (%s) failed; still running version %s (%d errors follow)",
+                reason,
+                old.ruleset.version,
+                len(exc.errors),
+            )
+            for error in exc.errors:
+                log.error("rules reload: %s", error)
+            return ReloadOutcome(False, False, old.ruleset.version, self.errors)
+        new = await self._with_shadow(new, old.shadow)
+        self.current, self.errors = new, ()
+        metrics.rules_loaded(new.ruleset.version, ok=True)
+        metrics.RULES_RELOADS.labels(result="success").inc()
+        changed = new.digest != old.digest or new.shadow is not old.shadow
+        if changed:
+            log.info(
+                "rules reloaded (%s): version %s -> %s",
+                reason,
+                old.ruleset.version,
+                new.ruleset.version,
+            )
+            for call in self.on_swap:
+                await call(new)
+        return ReloadOutcome(True, changed, new.ruleset.version)
+
+    async def _with_shadow(self, new: Loaded, previous: RuleSet | None) -> Loaded:
+        if self.shadow_dir is None:
+            return new
+        try:
+            shadow = (await _load_settled(self.shadow_dir, self.environ)).ruleset
+        except ReloadFailed as exc:
+            self.shadow_errors = tuple(exc.errors)
+            log.error("shadow rules do not load; keeping the previous ones")
+            for error in exc.errors:
+                log.error("shadow rules: %s", error)
+            return _replace_shadow(new, previous)
+        self.shadow_errors = ()
+        if previous is not None and shadow.version == previous.version:
+            shadow = previous
+        return _replace_shadow(new, shadow)
+
+
+def _replace_shadow(loaded: Loaded, shadow: RuleSet | None) -> Loaded:
+    return Loaded(
+        loaded.ruleset, loaded.intakes, loaded.templates, loaded.loaded_at, loaded.digest, shadow
+    )
+
+
+async def _load_settled(directory: Path, environ: Mapping[str, str]) -> Loaded:
+    """load_directory off the event loop, again when the files changed under it."""
+    for _ in range(RETRIES):
+        try:
+            return await asyncio.to_thread(load_directory, directory, environ)
+        except _Changing:
+            await asyncio.sleep(RETRY_PAUSE_S)
+    raise ReloadFailed([f"{directory}: the files kept changing while being read; not loaded"])
+
+
+@dataclass
+class Watcher:
+    """Reloads when the watched files change and then stay the same for one poll.
+
+    Content that failed to load is not tried again until it changes (or SIGHUP /
+    POST /api/v1/rules/reload asks)."""
+
+    live: LiveRules
+    pending: str = ""
+
+    async def step(self) -> str:
+        """Look once: ``same``, ``changing`` (wait a poll more) or ``reloaded``."""
+        digest = await asyncio.to_thread(self.live.watched_digest)
+        if not self.live.changed_on_disk(digest):
+            self.pending = ""
+            return "same"
+        if digest != self.pending:
+            self.pending = digest  # changed: load once it has stopped changing
+            return "changing"
+        self.pending = ""
+        await self.live.reload("file change")
+        return "reloaded"
+
+
+async def watch(live: LiveRules, interval: float) -> None:
+    """Run a Watcher every ``interval`` seconds until cancelled."""
+    watcher = Watcher(live)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await watcher.step()
+        except Exception:  # never let a bug end the watching
+            log.exception("rules watch failed; trying again")
