@@ -1,5 +1,6 @@
-"""`triaged`: the composition root. The one place that reads the environment and the
-one place that imports ``workers``.
+"""`triaged`: the composition root (with ``receiver.cli_rules``, its rule-file
+commands). The one place that reads the environment and the one place that imports
+``workers``.
 
     triaged run      receiver + workers + scheduler (+ embedded Redis without REDIS_URL)
     triaged serve    receiver only (N processes sharing the port; SIGHUP reloads rules)
@@ -19,7 +20,6 @@ import os
 import secrets
 import signal
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,10 +28,10 @@ import redis
 from pydantic import SecretStr
 
 from receiver import logsafe
+from receiver.cli_rules import load_rules, parse_at, replay, rules
 from receiver.incidents import keys
 from receiver.redisconn import sync_client
 from receiver.settings import Settings
-from rules import RuleError, RuleSet, load_ruleset
 
 if TYPE_CHECKING:
     from receiver.live import Loaded
@@ -42,6 +42,13 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def _setup_logging() -> None:
     logsafe.setup(logging.INFO, LOG_FORMAT)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _ignore_sighup() -> None:
+    """SIGHUP means "reload the rules", never "exit" (its default): ignored until the
+    receiver's handler takes it (a SIGHUP during start-up is then simply lost; the
+    file watcher still sees the change)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 def _split_listen(listen: str) -> tuple[str, int]:
@@ -71,24 +78,6 @@ def _check_exposure(host: str, token: str | None, insecure: bool) -> None:
         raise click.UsageError(
             f"refusing to listen on {host} without TRIAGED_API_TOKEN (set it, or pass --insecure)"
         )
-
-
-def _load_rules(rules_dir: Path, secrets: bool = True) -> RuleSet:
-    """The rules, and (``secrets``) every source's secrets readable; else the errors
-    and exit 1. ``rules check`` runs where the secrets are not (CI): it skips them."""
-    from receiver.intake import IntakeConfigError, build_intakes
-
-    try:
-        ruleset = load_ruleset(rules_dir)
-        if secrets:
-            build_intakes(ruleset, os.environ)
-    except RuleError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(1) from exc
-    except IntakeConfigError as exc:
-        click.echo(f"{rules_dir}: {exc}", err=True)
-        raise SystemExit(1) from exc
-    return ruleset
 
 
 def _ack_key(redis_url: str, wait_s: float = 30.0) -> str:
@@ -200,6 +189,7 @@ def run(
     """Receiver, workers and scheduler together (embedded Redis unless REDIS_URL is set)."""
     from receiver.supervisor import Child, EmbeddedRedis, Supervisor, child_command
 
+    _ignore_sighup()
     _setup_logging()
     host, port = _split_listen(listen)
     _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
@@ -250,7 +240,7 @@ def _load_live(rules_dir: Path, shadow_dir: Path | None) -> Loaded:
         raise SystemExit(1) from exc
     if shadow_dir is None:
         return loaded
-    return dataclasses.replace(loaded, shadow=_load_rules(shadow_dir, secrets=False))
+    return dataclasses.replace(loaded, shadow=load_rules(shadow_dir, secrets=False))
 
 
 def _serve_one(
@@ -258,6 +248,7 @@ def _serve_one(
 ) -> None:
     from receiver.api.app import serve_until_stopped
 
+    _ignore_sighup()
     _setup_logging()
     loaded = _load_live(rules_dir, shadow_dir)
     asyncio.run(
@@ -278,6 +269,7 @@ def serve(
 ) -> None:
     """The receiver only (needs REDIS_URL). Reloads its rules on SIGHUP, on a change
     of the files, and on POST /api/v1/rules/reload."""
+    _ignore_sighup()
     _setup_logging()
     host, port = _split_listen(listen)
     _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
@@ -350,19 +342,11 @@ def worker(queues: str, burst: bool, fork: bool | None) -> None:
 @click.option("--at", "at_text", default=None, help="ISO 8601 time with its zone (default: now).")
 def oncall(rules_dir: Path, at_text: str | None) -> None:
     """Who is on call now and next, per rotation (reads only the rule files)."""
-    from datetime import UTC, datetime
 
     from rules.rotations import on_call_now_and_next
 
-    ruleset = _load_rules(rules_dir, secrets=False)
-    at = datetime.now(UTC)
-    if at_text:
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError as exc:
-            raise click.BadParameter("an ISO 8601 time with its zone", param_hint="--at") from exc
-        if at.tzinfo is None:
-            raise click.BadParameter("give the time zone (e.g. Z or +01:00)", param_hint="--at")
+    ruleset = load_rules(rules_dir, secrets=False)
+    at = parse_at(at_text)
     if not ruleset.rotations:
         click.echo("no rotations in these rules")
         return
@@ -380,212 +364,8 @@ def oncall(rules_dir: Path, at_text: str | None) -> None:
         click.echo(line)
 
 
-@main.group()
-def rules() -> None:
-    """Rule-file tools."""
-
-
-@rules.command("check")
-@click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def rules_check(directory: Path, fmt: str) -> None:
-    """Load DIR exactly as the daemon would; print every error and warning (shadowed
-    rules, rules that can never match, unreachable contacts, ...). Exit 0 clean, 1
-    errors, 2 usage. Sources' secrets are not read (they live where the daemon runs)."""
-    import json
-
-    from receiver import updates
-    from rules.analysis import findings
-
-    errors: list[str] = []
-    ruleset: RuleSet | None = None
-    try:
-        ruleset = load_ruleset(directory)
-    except RuleError as exc:
-        errors += str(exc).splitlines()
-    try:
-        broken = updates.check_templates(updates.load_templates(directory))
-        errors += [f"{directory / 'templates'}/{e}" for e in broken]
-    except RuleError as exc:
-        errors += str(exc).splitlines()
-    warnings: list[str] = []
-    if ruleset is not None:
-        warnings = [*ruleset.warnings, *(str(f) for f in findings(ruleset))]
-    if fmt == "json":
-        summary: dict[str, object] = {"ok": not errors, "errors": errors, "warnings": warnings}
-        if ruleset is not None:
-            summary.update(version=ruleset.version, rules=len(ruleset.rules))
-        click.echo(json.dumps(summary, indent=2))
-        raise SystemExit(1 if errors else 0)
-    for error in errors:
-        click.echo(error, err=True)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if errors or ruleset is None:
-        raise SystemExit(1)
-    click.echo(
-        f"ok: {len(ruleset.rules)} rules, {len(ruleset.contacts)} contacts, "
-        f"{len(ruleset.probes)} probes (version {ruleset.version})"
-    )
-
-
-@rules.command("explain")
-@click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--labels", "labels_text", default=None, help="k=v,k2=v2 (the alert's labels).")
-@click.option("--payload", type=click.Path(path_type=Path), default=None, help="A sender's body.")
-@click.option("--source", default=None, help="The sender of --payload (e.g. grafana).")
-@click.option("--at", "at_text", default=None, help="ISO 8601 time with its zone (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def rules_explain(
-    directory: Path,
-    labels_text: str | None,
-    payload: Path | None,
-    source: str | None,
-    at_text: str | None,
-    fmt: str,
-) -> None:
-    """Which rules were tried in order, which matcher of each failed, which matched,
-    the decision, and who would be paged (at --at)."""
-    import json
-    from datetime import UTC, datetime
-
-    from receiver.errors import PayloadError
-    from receiver.ingest import normalize
-    from receiver.sources import sources_for
-    from rules.analysis import explain
-
-    if (labels_text is None) == (payload is None):
-        raise click.UsageError("give --labels or --payload (with --source)")
-    ruleset = _load_rules(directory, secrets=False)
-    at = datetime.now(UTC)
-    if at_text:
-        try:
-            at = datetime.fromisoformat(at_text)
-        except ValueError as exc:
-            raise click.BadParameter("an ISO 8601 time with its zone", param_hint="--at") from exc
-        if at.tzinfo is None:
-            raise click.BadParameter("give the time zone (e.g. Z or +01:00)", param_hint="--at")
-    if labels_text is not None:
-        pairs = [p for p in labels_text.split(",") if p.strip()]
-        if any("=" not in p for p in pairs):
-            raise click.BadParameter("k=v pairs separated by commas", param_hint="--labels")
-        sets = [dict(tuple(x.strip() for x in p.split("=", 1)) for p in pairs)]
-    else:
-        sources = sources_for(ruleset.sources)
-        if source not in sources:
-            raise click.BadParameter(f"one of {', '.join(sorted(sources))}", param_hint="--source")
-        assert payload is not None
-        try:
-            sets = [a.labels for a in normalize(sources[source], payload.read_bytes())]
-        except (OSError, PayloadError) as exc:
-            raise click.BadParameter(str(exc), param_hint="--payload") from exc
-    results = [explain(ruleset, labels, at) for labels in sets]
-    if fmt == "json":
-        click.echo(json.dumps([r.as_json() for r in results], indent=2))
-    else:
-        click.echo("\n\n".join(r.text() for r in results))
-
-
-@rules.command("test")
-@click.argument("directory", type=click.Path(path_type=Path))
-@click.argument("tests", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def rules_test(directory: Path, tests: tuple[Path, ...], fmt: str) -> None:
-    """Run test files (cases: labels or a sender payload, and the expected rule,
-    severity, policy, who is paged, silenced) against DIR. Exit 0 all passed, 1
-    failures, 2 when the rules or a test file cannot be read (nothing runs)."""
-    import json
-
-    from receiver.rulestest import load_cases, report, report_json, run_cases
-    from receiver.sources import sources_for
-    from rules import RuleSetErrors
-
-    try:
-        ruleset = load_ruleset(directory)
-    except RuleError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from exc
-    names = sources_for(ruleset.sources)
-    cases, errors = [], []
-    for path in tests:
-        try:
-            cases += load_cases(path, sources=names)
-        except RuleSetErrors as exc:
-            errors += exc.errors
-    if errors:
-        click.echo(str(RuleSetErrors(errors)), err=True)
-        raise SystemExit(2)
-    results = run_cases(ruleset, cases, sources=names)
-    click.echo(json.dumps(report_json(results), indent=2) if fmt == "json" else report(results))
-    raise SystemExit(0 if all(r.passed for r in results) else 1)
-
-
-def _since(text: str) -> datetime:
-    """``7d`` (a duration back from now) or an ISO 8601 time with its zone."""
-    from datetime import UTC
-
-    from rules import parse_duration
-
-    try:
-        return datetime.now(UTC) - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise click.BadParameter(
-            "a duration (e.g. 7d, 12h) or an ISO 8601 time with its zone", param_hint="--since"
-        ) from exc
-    if at.tzinfo is None:
-        raise click.BadParameter("give the time zone (e.g. Z or +01:00)", param_hint="--since")
-    return at
-
-
-def _history_redis_url(data_dir: Path) -> str:
-    """REDIS_URL, else the embedded Redis that ``triaged run --data`` started."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        return url
-    try:
-        return (data_dir / "redis" / "url").read_text().strip()
-    except OSError as exc:
-        raise click.UsageError(
-            f"REDIS_URL is not set and {data_dir / 'redis' / 'url'} does not exist "
-            "(is triaged run running with this --data?)"
-        ) from exc
-
-
-@main.command()
-@click.option("--rules", "rules_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--since", "since_text", default="7d", show_default=True)
-@click.option("--limit", default=None, type=click.IntRange(0), help="Changed alerts shown.")
-@click.option(
-    "--data", "data_dir", default="var", show_default=True, type=click.Path(path_type=Path)
-)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def replay(rules_dir: Path, since_text: str, limit: int | None, data_dir: Path, fmt: str) -> None:
-    """Run the candidate rules in --rules over the alerts received since --since
-    (kept TRIAGED_HISTORY_RETENTION, default 7d) and show how every decision would
-    change: rule, severity, policy, paged. Reads only: never pages. Redis: REDIS_URL,
-    else the embedded one of `triaged run --data DIR`."""
-    import json
-
-    from receiver.incidents.history import read_received
-    from receiver.replay import replay as run_replay
-
-    candidate = _load_rules(rules_dir, secrets=False)
-    since = _since(since_text)
-    client = sync_client(_history_redis_url(data_dir), socket_timeout=10, socket_connect_timeout=5)
-    try:
-        report = run_replay(read_received(client, since), candidate, since)
-    except redis.RedisError as exc:
-        raise click.ClickException(f"cannot read the received alerts: {exc}") from exc
-    finally:
-        client.close()
-    if fmt == "json":
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
-        click.echo(report.text(limit))
+main.add_command(rules)
+main.add_command(replay)
 
 
 if __name__ == "__main__":

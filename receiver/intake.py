@@ -1,6 +1,7 @@
 """Each source as the receiver runs it: its adapter (or mapping), its sender's auth,
-its rate limit, its SNS settings. Built once at start from the rule files; a
-secret that cannot be read stops the start (``IntakeConfigError``)."""
+its rate limit, its SNS settings. Built from the rule files at start and at each
+rules reload (``receiver.live``; a secret is read again then); a secret that cannot
+be read stops the start, or fails the reload (``IntakeConfigError``)."""
 
 from __future__ import annotations
 

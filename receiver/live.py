@@ -20,12 +20,16 @@ whole poll interval, so an editor's two-step write is seen as one change.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from receiver import metrics, updates
 from receiver.intake import Intake, IntakeConfigError, build_intakes
@@ -34,6 +38,7 @@ from rules.loader import rule_files
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 RETRIES = 3  # loads that saw the files change under them, before giving up
 RETRY_PAUSE_S = 0.2
 
@@ -130,7 +135,8 @@ class LiveRules:
             from them); reloaded with the live ones. A shadow directory that fails
             to load keeps its previous rules and says so in ``shadow_errors``.
         errors: The errors of the last reload when it failed, else empty.
-        on_swap: Called after each swap to new content (republish to Redis...).
+        on_swap: Called after each swap to new content (republish to Redis...); when
+            one raises, ``publish_pending`` is set and the watcher calls them again.
     """
 
     directory: Path | None
@@ -142,11 +148,13 @@ class LiveRules:
     last_reload_at: datetime | None = None
     last_reason: str = "start"
     on_swap: list[OnSwap] = field(default_factory=list)
+    publish_pending: bool = False
     _seen: str = ""
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        self._seen = self.watched_digest()
+        shadow = directory_digest(self.shadow_dir) if self.shadow_dir else ""
+        self._seen = self.current.digest + shadow
         metrics.rules_loaded(self.current.ruleset.version, ok=True)
 
     def watched_digest(self) -> str:
@@ -166,11 +174,11 @@ class LiveRules:
     async def _reload(self, reason: str) -> ReloadOutcome:
         old = self.current
         self.last_reload_at, self.last_reason = datetime.now(UTC), reason
-        self._seen = self.watched_digest()
+        self._seen = await asyncio.to_thread(self.watched_digest)
         if self.directory is None:
             return ReloadOutcome(True, False, old.ruleset.version)
         try:
-            new = await _load_settled(self.directory, self.environ)
+            new = await _settled(load_directory, self.directory, self.environ)
         except ReloadFailed as exc:
             self.errors = tuple(exc.errors)
             metrics.rules_loaded(old.ruleset.version, ok=False)
@@ -185,6 +193,7 @@ class LiveRules:
                 log.error("rules reload: %s", error)
             return ReloadOutcome(False, False, old.ruleset.version, self.errors)
         new = await self._with_shadow(new, old.shadow)
+        _keep_rate_limits(old, new)
         self.current, self.errors = new, ()
         metrics.rules_loaded(new.ruleset.version, ok=True)
         metrics.RULES_RELOADS.labels(result="success").inc()
@@ -196,41 +205,74 @@ class LiveRules:
                 old.ruleset.version,
                 new.ruleset.version,
             )
-            for call in self.on_swap:
-                await call(new)
+            await self._publish(new)
         return ReloadOutcome(True, changed, new.ruleset.version)
+
+    async def _publish(self, loaded: Loaded) -> None:
+        failed = False
+        for call in self.on_swap:
+            try:
+                await call(loaded)
+            except Exception:
+                log.exception("after the rules reload (version %s)", loaded.ruleset.version)
+                failed = True
+        self.publish_pending = failed
+
+    async def retry_publish(self) -> None:
+        """Run the swap callbacks again if they failed (Redis was away): workers must
+        read what the running rules say."""
+        if self.publish_pending:
+            async with self._lock:
+                if self.publish_pending:
+                    await self._publish(self.current)
 
     async def _with_shadow(self, new: Loaded, previous: RuleSet | None) -> Loaded:
         if self.shadow_dir is None:
             return new
         try:
-            shadow = (await _load_settled(self.shadow_dir, self.environ)).ruleset
+            shadow = await _settled(load_shadow, self.shadow_dir)
         except ReloadFailed as exc:
             self.shadow_errors = tuple(exc.errors)
             log.error("shadow rules do not load; keeping the previous ones")
             for error in exc.errors:
                 log.error("shadow rules: %s", error)
-            return _replace_shadow(new, previous)
+            return dataclasses.replace(new, shadow=previous)
         self.shadow_errors = ()
         if previous is not None and shadow.version == previous.version:
             shadow = previous
-        return _replace_shadow(new, shadow)
+        return dataclasses.replace(new, shadow=shadow)
 
 
-def _replace_shadow(loaded: Loaded, shadow: RuleSet | None) -> Loaded:
-    return Loaded(
-        loaded.ruleset, loaded.intakes, loaded.templates, loaded.loaded_at, loaded.digest, shadow
-    )
-
-
-async def _load_settled(directory: Path, environ: Mapping[str, str]) -> Loaded:
-    """load_directory off the event loop, again when the files changed under it."""
+async def _settled(load: Callable[..., T], directory: Path, *args: object) -> T:
+    """``load(directory, *args)`` off the event loop, again when the files changed
+    under it."""
     for _ in range(RETRIES):
         try:
-            return await asyncio.to_thread(load_directory, directory, environ)
+            return await asyncio.to_thread(load, directory, *args)
         except _Changing:
             await asyncio.sleep(RETRY_PAUSE_S)
     raise ReloadFailed([f"{directory}: the files kept changing while being read; not loaded"])
+
+
+def load_shadow(directory: Path) -> RuleSet:
+    """The shadow rules: rules only (nothing is sent, rendered or authenticated with
+    them), checked as loaded whole like the live ones."""
+    before = directory_digest(directory)
+    try:
+        ruleset = load_ruleset(directory)
+    except RuleError as exc:
+        raise ReloadFailed(str(exc).splitlines()) from exc
+    if directory_digest(directory) != before:
+        raise _Changing()
+    return ruleset
+
+
+class Look(StrEnum):
+    """What one look at the files found."""
+
+    SAME = "same"  # as loaded (or as last tried)
+    CHANGING = "changing"  # changed since the last look: wait a look more
+    RELOADED = "reloaded"  # changed, then the same for a whole look: reloaded
 
 
 @dataclass
@@ -243,18 +285,19 @@ class Watcher:
     live: LiveRules
     pending: str = ""
 
-    async def step(self) -> str:
-        """Look once: ``same``, ``changing`` (wait a poll more) or ``reloaded``."""
+    async def step(self) -> Look:
+        """Look once (and publish again what failed to publish)."""
+        await self.live.retry_publish()
         digest = await asyncio.to_thread(self.live.watched_digest)
         if not self.live.changed_on_disk(digest):
             self.pending = ""
-            return "same"
+            return Look.SAME
         if digest != self.pending:
             self.pending = digest  # changed: load once it has stopped changing
-            return "changing"
+            return Look.CHANGING
         self.pending = ""
         await self.live.reload("file change")
-        return "reloaded"
+        return Look.RELOADED
 
 
 async def watch(live: LiveRules, interval: float) -> None:
@@ -266,3 +309,26 @@ async def watch(live: LiveRules, interval: float) -> None:
             await watcher.step()
         except Exception:  # never let a bug end the watching
             log.exception("rules watch failed; trying again")
+
+
+def _keep_rate_limits(old: Loaded, new: Loaded) -> None:
+    """A source whose rate limit did not change keeps its bucket (a reload is no
+    reason to let a burst through)."""
+    for name, intake in new.intakes.items():
+        before = old.intakes.get(name)
+        same = old.ruleset.sources.get(name) and new.ruleset.sources.get(name)
+        if before is not None and intake.limiter is not None and same:
+            if old.ruleset.sources[name].rate_limit == new.ruleset.sources[name].rate_limit:
+                intake.limiter = before.limiter
+
+
+_URL = re.compile(r"([a-z][a-z0-9+.-]*://[^/\s'\"]+)[^\s'\"]*", re.IGNORECASE)
+
+
+def shown_errors(errors: tuple[str, ...]) -> list[str]:
+    """Errors as HTTP answers show them: URLs cut to scheme and host (a webhook URL's
+    path is often its secret); the logs keep them whole."""
+    return [
+        _URL.sub(lambda m: m.group(1) + "/…" if m.group(0) != m.group(1) else m.group(1), e)
+        for e in errors
+    ]

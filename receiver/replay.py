@@ -35,8 +35,8 @@ class Change:
             "received_at": r.at.isoformat(),
             "source": r.source,
             "incident": r.incident,
-            "fingerprint": r.alert.fingerprint,
-            "labels": r.alert.labels,
+            "fingerprint": r.fingerprint,
+            "labels": r.labels,
             "changed": {
                 f: {"was": getattr(r.verdict, f), "would_be": getattr(self.new, f)}
                 for f in self.fields
@@ -52,6 +52,7 @@ class Report:
     candidate: str
     replayed: int = 0
     resolved: int = 0
+    unreadable: int = 0
     versions: Counter[str] = field(default_factory=Counter)
     changes: list[Change] = field(default_factory=list)
     transitions: Counter[tuple[str, str | None, str | None]] = field(default_factory=Counter)
@@ -76,6 +77,8 @@ class Report:
         ]
         if self.resolved:
             lines.append(f"({self.resolved} resolved notifications decide nothing: not replayed)")
+        if self.unreadable:
+            lines.append(f"({self.unreadable} unreadable entries skipped)")
         if not self.changes:
             lines.append("no decision would change")
             return "\n".join(lines)
@@ -106,6 +109,7 @@ class Report:
             "candidate": self.candidate,
             "replayed": self.replayed,
             "resolved_not_replayed": self.resolved,
+            "unreadable_entries": self.unreadable,
             "recorded_versions": dict(self.versions),
             "changed": len(self.changes),
             "transitions": [
@@ -123,7 +127,7 @@ def _raw(v: Verdict, field: str) -> str | None:
 
 def _alert_line(c: Change) -> str:
     r = c.received
-    labels = ", ".join(f"{k}={v}" for k, v in sorted(r.alert.labels.items()))
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(r.labels.items()))
     what = "; ".join(f"{f}: {r.verdict.show(f)} -> {c.new.show(f)}" for f in c.fields)
     head = f"{r.at.isoformat(timespec='seconds')}  {r.source}  incident {r.incident}"
     return f"  {escape(head)}  {{{escape(labels)}}}\n      {escape(what)}"
@@ -133,8 +137,8 @@ def replay(history: Iterable[Received], candidate: RuleSet, since: datetime) -> 
     """Classify every firing alert of ``history`` with ``candidate``; compare verdicts."""
     report = Report(since=since, candidate=candidate.version)
     for received in history:
-        if received.alert.status.value != "firing":
+        if received.status != "firing":
             report.resolved += 1
             continue
-        report.add(received, verdict(candidate.classify(received.alert.labels)))
+        report.add(received, verdict(candidate.classify(received.labels)))
     return report

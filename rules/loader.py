@@ -139,6 +139,12 @@ class _Merge:
         except UnicodeDecodeError as exc:
             self.errors.append(RuleFileError(path, None, None, "", f"not UTF-8 text: {exc}"))
             return
+        if not text.strip():
+            # most often a save caught halfway (truncated, not yet written): loading it
+            # would drop every rule it held without a word
+            reason = "empty file (a save in progress?); a file meant to be empty has a comment"
+            self.errors.append(RuleFileError(path, 1, 1, "", reason))
+            return
         doc, errors = parse_document(path, text)
         self.errors.extend(errors)
         if doc is None:

@@ -74,7 +74,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         await publish(client, app[LIVE].current, settings.public_url)
     except RedisError as exc:  # Redis down at start: the receiver still starts (503s)
-        log.warning("rule-file silences not published: %s", exc)
+        log.warning("rules not published to Redis yet (tried again each second): %s", exc)
+        app[LIVE].publish_pending = True
     yield
     await client.aclose()
 
@@ -99,10 +100,8 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     async def swapped(loaded: Loaded) -> None:
         app[REPEATS].clear()
         app[SNS_GATE].require_v2(_sns_require_v2(loaded))
-        try:
-            await publish(app[STORE].redis, loaded, settings.public_url)
-        except RedisError as exc:
-            log.error("reloaded rules not published to Redis (workers keep the old): %s", exc)
+        # a RedisError is logged by LiveRules, and this runs again at the next look
+        await publish(app[STORE].redis, loaded, settings.public_url)
 
     live.on_swap.append(swapped)
     tasks: set[asyncio.Task[object]] = set()
@@ -111,7 +110,12 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     def on_sighup() -> None:
         task = loop.create_task(live.reload("SIGHUP"))
         tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        task.add_done_callback(_reloaded)
+
+    def _reloaded(task: asyncio.Task[object]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("rules reload on SIGHUP failed", exc_info=task.exception())
 
     try:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
@@ -123,7 +127,8 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
         watcher = loop.create_task(watch(live, settings.rules_poll_seconds))
     yield
     if hup:
-        loop.remove_signal_handler(signal.SIGHUP)
+        loop.remove_signal_handler(signal.SIGHUP)  # back to the default: exit
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for task in [*tasks, *([watcher] if watcher else [])]:
         task.cancel()
     await asyncio.gather(*tasks, *([watcher] if watcher else []), return_exceptions=True)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from receiver.api.keys import DRAINING, LIVE, STORE
+from receiver.live import shown_errors
 
 routes = web.RouteTableDef()
 
@@ -41,7 +42,9 @@ async def health(request: web.Request) -> web.Response:
     rules_errors = live.errors  # read once: a reload may end while Redis answers
     checks: dict[str, object] = {"rules": live.current.ruleset.version}
     if rules_errors:
-        checks["rules_errors"] = list(rules_errors)
+        checks["rules_errors"] = shown_errors(rules_errors)
+    if live.shadow_errors:  # the shadow serves nothing: shown, not degrading
+        checks["shadow_rules_errors"] = shown_errors(live.shadow_errors)
     try:
         async with asyncio.timeout(3):
             await store.redis.ping()

@@ -11,7 +11,8 @@ from redis.exceptions import RedisError
 from receiver.api.keys import LIVE, STORE
 from receiver.errors import PayloadError, RulesRejected, StoreUnavailable
 from receiver.incidents import keys
-from receiver.incidents.history import parse_entry
+from receiver.incidents.history import parse_disagreement
+from receiver.live import shown_errors
 from rules import RuleSet
 
 routes = web.RouteTableDef()
@@ -54,7 +55,7 @@ async def show(request: web.Request) -> web.Response:
                 "at": live.last_reload_at.isoformat() if live.last_reload_at else None,
                 "reason": live.last_reason,
                 "ok": not live.errors,
-                "errors": list(live.errors),
+                "errors": shown_errors(live.errors),
             },
             "default_severity": ruleset.default_severity.value,
             "rules": _rules(ruleset),
@@ -63,7 +64,7 @@ async def show(request: web.Request) -> web.Response:
             else {
                 "directory": str(live.shadow_dir) if live.shadow_dir else None,
                 "version": shadow.version if shadow else None,
-                "errors": list(live.shadow_errors),
+                "errors": shown_errors(live.shadow_errors),
             },
         }
     )
@@ -77,7 +78,7 @@ async def reload(request: web.Request) -> web.Response:
     if not outcome.ok:
         raise RulesRejected(
             "the rules do not load; the running rules stay",
-            errors=list(outcome.errors),
+            errors=shown_errors(outcome.errors),
             version=outcome.version,
         )
     status = "reloaded" if outcome.changed else "unchanged"
@@ -100,17 +101,16 @@ async def shadow(request: web.Request) -> web.Response:
     live = request.app[LIVE].current
     found = []
     for entry_id, fields in rows:
-        r = parse_entry(entry_id, fields)
-        theirs = r.shadow
+        d = parse_disagreement(entry_id, fields)
         found.append(
             {
-                "received_at": r.at.isoformat(),
-                "source": r.source,
-                "incident": r.incident,
-                "labels": r.alert.labels,
-                "live": r.verdict.model_dump(mode="json"),
-                "shadow": theirs.model_dump(mode="json") if theirs else None,
-                "differs": r.verdict.differs(theirs) if theirs else [],
+                "received_at": d.at.isoformat(),
+                "source": d.source,
+                "incident": d.incident,
+                "labels": d.labels,
+                "live": d.live.model_dump(mode="json"),
+                "shadow": d.shadow.model_dump(mode="json"),
+                "differs": d.live.differs(d.shadow),
             }
         )
     return web.json_response(

@@ -146,6 +146,9 @@ def ingest_request(
             "summary": f"{status}: {summary}",
             "json": len(args),
         }
+        if history is not None:  # the received history's item, less incident and verdict
+            args.append(orjson.dumps([a.source, a.fingerprint, status, a.labels]).decode()[1:-1])
+            entry["h"] = len(args)
         if item.shadow is not None:
             entry.update(_shadowed(d, item.shadow))
         g["alerts"].append(entry)

@@ -1,14 +1,19 @@
 """What triaged received, kept for ``triaged replay``, and the shadow rules' record.
 
-The ingest script appends one entry to a Redis stream (``keys.received()``) for
-every alert it stores new or changed (a new alert, a new status, a new start):
-the sender, the incident, the alert as stored, and the verdict of the rules that
-decided (``rules.verdict``). An alert re-sent unchanged is not appended again.
-Entries older than the retention are trimmed as new ones come (``XADD MINID ~``),
-and the stream never holds many more than ``max_entries``.
+The ingest script keeps every alert it stores new or changed (a new alert, a new
+status, a new start; an alert re-sent unchanged is not kept again) with the
+verdict of the rules that decided it (``rules.verdict``). One script run (the
+POSTs a receiver process had in hand) adds one entry to a Redis stream
+(``keys.received()``): ``n`` (how many alerts) and ``items``, a JSON list of
+``[incident, source, fingerprint, status, labels, verdict]``. One entry per run
+keeps the cost off the ingest path (one XADD, not one per alert). Each run then
+drops a few of the oldest entries while they are older than the retention or the
+stream holds more than ``max_entries`` alerts (counted in ``keys.received()
++ ":count"``).
 
-With shadow rules, the script also appends the alerts whose shadow verdict differs
-to ``keys.shadow()`` (the newest ``SHADOW_KEPT``) and counts them.
+With shadow rules, the script counts the alerts they classified, and appends
+those whose shadow verdict differs to ``keys.shadow()`` (the newest
+``SHADOW_KEPT``, one entry each: they are few).
 
 Replay reads the stream with ``XRANGE`` only: it never writes.
 """
@@ -20,7 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import redis
+from pydantic import ValidationError
 
 from receiver.incidents import keys
 from receiver.model import StoredAlert
@@ -47,51 +54,88 @@ class History:
 
 @dataclass(frozen=True)
 class Received:
-    """One stream entry: an alert as it came in, and what was decided for it."""
+    """One alert as it came in, and the verdict given to it then."""
 
-    entry_id: str
     at: datetime
-    source: str
     incident: str
-    alert: StoredAlert
+    source: str
+    fingerprint: str
+    status: str
+    labels: dict[str, str]
     verdict: Verdict
-    shadow: Verdict | None = None
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One alert on which the shadow rules' verdict differed from the live one's."""
+
+    at: datetime
+    incident: str
+    source: str
+    labels: dict[str, str]
+    live: Verdict
+    shadow: Verdict
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def parse_entry(entry_id: Any, fields: dict[Any, Any]) -> Received:
-    """A stream entry (id and fields, bytes or str) as a ``Received``."""
+def _entry_time(entry_id: str) -> datetime:
+    return datetime.fromtimestamp(int(entry_id.split("-")[0]) / 1000, UTC)
+
+
+def parse_received(entry_id: Any, fields: dict[Any, Any]) -> list[Received]:
+    """One stream entry of the received history as its alerts."""
     f = {_text(k): _text(v) for k, v in fields.items()}
-    eid = _text(entry_id)
-    shadow = f.get("shadow")
-    return Received(
-        entry_id=eid,
-        at=datetime.fromtimestamp(int(eid.split("-")[0]) / 1000, UTC),
-        source=f.get("source", ""),
+    at = _entry_time(_text(entry_id))
+    return [
+        Received(at, incident, source, fp, status, labels, Verdict.model_validate(verdict))
+        for incident, source, fp, status, labels, verdict in orjson.loads(f.get("items", "[]"))
+    ]
+
+
+def parse_disagreement(entry_id: Any, fields: dict[Any, Any]) -> Disagreement:
+    """One entry of the shadow stream."""
+    f = {_text(k): _text(v) for k, v in fields.items()}
+    return Disagreement(
+        at=_entry_time(_text(entry_id)),
         incident=f.get("incident", ""),
-        alert=StoredAlert.model_validate_json(f["alert"]),
-        verdict=Verdict.model_validate_json(f["verdict"]),
-        shadow=Verdict.model_validate_json(shadow) if shadow else None,
+        source=f.get("source", ""),
+        labels=StoredAlert.model_validate_json(f["alert"]).labels,
+        live=Verdict.model_validate_json(f["verdict"]),
+        shadow=Verdict.model_validate_json(f["shadow"]),
     )
 
 
-def read_received(
-    client: redis.Redis, since: datetime, page: int = 1000, key: str | None = None
-) -> Iterator[Received]:
-    """The entries received at or after ``since``, oldest first (XRANGE, in pages)."""
-    stream = key or keys.received()
-    start = f"{int(since.timestamp() * 1000)}-0"
-    while True:
-        rows: list[tuple[Any, dict[Any, Any]]] = client.xrange(  # type: ignore[assignment]
-            stream, min=start, max="+", count=page
-        )
-        for entry_id, fields in rows:
-            yield parse_entry(entry_id, fields)
-        if len(rows) < page:
-            return
-        last = _text(rows[-1][0])
-        ms, seq = last.split("-")
-        start = f"{ms}-{int(seq) + 1}"
+class ReceivedLog:
+    """Reads the received history; entries it cannot read are skipped and counted
+    (``unreadable``), never fatal."""
+
+    def __init__(self, client: redis.Redis, key: str | None = None, page: int = 100) -> None:
+        self.client = client
+        self.key = key or keys.received()
+        self.page = page
+        self.unreadable = 0
+
+    def since(self, at: datetime) -> Iterator[Received]:
+        """The alerts received at or after ``at``, oldest first (XRANGE, in pages)."""
+        start = f"{int(at.timestamp() * 1000)}-0"
+        while True:
+            rows: list[tuple[Any, dict[Any, Any]]] = self.client.xrange(  # type: ignore[assignment]
+                self.key, min=start, max="+", count=self.page
+            )
+            for entry_id, fields in rows:
+                try:
+                    yield from parse_received(entry_id, fields)
+                except (ValueError, TypeError, KeyError, ValidationError):
+                    self.unreadable += 1
+            if len(rows) < self.page:
+                return
+            ms, seq = _text(rows[-1][0]).split("-")
+            start = f"{ms}-{int(seq) + 1}"
+
+
+def read_received(client: redis.Redis, since: datetime) -> Iterator[Received]:
+    """The alerts received at or after ``since``, oldest first."""
+    return ReceivedLog(client).since(since)

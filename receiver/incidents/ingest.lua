@@ -7,6 +7,9 @@
 -- Returns: JSON list, per POST, of {id, result, changed, duplicates, generation} per group.
 local P = 'triaged:'
 local SHADOW_KEPT = 10000  -- receiver.incidents.history.SHADOW_KEPT
+-- the received history of this run (see keep), and its settings (req.history)
+local kept = {}
+local history = nil
 local clock = redis.call('TIME')
 -- due times are kept by Redis's clock, the one clock of the system
 local redis_now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -52,23 +55,20 @@ local function ingest_one(arg)
     for _, p in ipairs(incs) do redis.call('HINCRBYFLOAT', P .. 'stats', p[1], p[2]) end
   end
 
-  -- an alert stored new or changed: into the received history (for replay), with
-  -- the verdict that decided it; the shadow rules' counts, and where their verdict
-  -- differs, the shadow record (receiver.incidents.history)
+  -- an alert stored new or changed: into this run's received history (for replay:
+  -- [incident, source, fingerprint, status, labels, verdict], one stream entry per
+  -- run); with shadow rules, their counts, and where their verdict differs, the
+  -- shadow record (receiver.incidents.history)
   local function keep(id, g, a)
-    local fields = {'source', g.source, 'incident', id, 'verdict', a.verdict, 'alert', a.json}
-    if a.sv then
-      fields[#fields + 1] = 'shadow'
-      fields[#fields + 1] = a.sv
-    end
-    if req.history ~= cjson.null then
-      local min_id = string.format('%.0f', (redis_now - req.history.retention) * 1000)
-      redis.call('XADD', P .. 'received', 'MINID', min_id, '*', unpack(fields))
+    if a.h then
+      history = req.history
+      kept[#kept + 1] = '["' .. id .. '",' .. arg(a.h) .. ',' .. a.verdict .. ']'
     end
     if a.ss then
       stat(a.ss)
       if a.sv then
-        redis.call('XADD', P .. 'shadow', 'MAXLEN', '~', SHADOW_KEPT, '*', unpack(fields))
+        redis.call('XADD', P .. 'shadow', 'MAXLEN', '~', SHADOW_KEPT, '*', 'source', g.source,
+          'incident', id, 'verdict', a.verdict, 'shadow', a.sv, 'alert', a.json)
       end
     end
   end
@@ -201,10 +201,31 @@ local function ingest_one(arg)
     end
     table.insert(out, res)
   end
-  if req.history ~= cjson.null then
-    redis.call('XTRIM', P .. 'received', 'MAXLEN', '~', string.format('%d', req.history.max))
-  end
   return out
+end
+
+-- the run's received alerts as one stream entry; then the oldest entries go while
+-- older than the retention or past the most kept (a few per run: runs add one)
+local function keep_history()
+  local key = P .. 'received'
+  local count = tonumber(redis.call('GET', key .. ':count') or '0')
+  if #kept > 0 then
+    redis.call('XADD', key, '*', 'n', #kept, 'items', '[' .. table.concat(kept, ',') .. ']')
+    count = count + #kept
+  end
+  local cutoff = (redis_now - history.retention) * 1000
+  for _ = 1, 8 do
+    local oldest = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
+    if not oldest then
+      count = 0
+      break
+    end
+    local ms = tonumber(string.match(oldest[1], '^(%d+)'))
+    if ms >= cutoff and count <= history.max then break end
+    redis.call('XDEL', key, oldest[1])
+    count = count - ((oldest[2][1] == 'n' and tonumber(oldest[2][2])) or 1)
+  end
+  redis.call('SET', key .. ':count', math.max(count, 0))
 end
 
 local results = {}
@@ -214,4 +235,5 @@ for _, n in ipairs(cjson.decode(ARGV[1])) do
   results[#results + 1] = ingest_one(function(i) return ARGV[offset + i] end)
   base = base + n
 end
+if history then keep_history() end
 return cjson.encode(results)

@@ -111,6 +111,8 @@ def test_a_broken_edit_under_load_keeps_paging_then_the_fix_is_picked_up(tmp_pat
             assert doc["checks"]["rules"] == before["version"]
             _, metrics = daemon.get_json("/metrics")
             assert sample(metrics, "triaged_rules_last_reload_successful") == 0
+            _, shown = daemon.get_json("/api/v1/rules")
+            assert shown["last_reload"]["reason"] == "SIGHUP"  # not the watcher
 
             # the old rules still page
             status, answer = daemon.post_json(

@@ -224,3 +224,29 @@ async def test_shadow_rules_are_recorded_and_counted_never_acted_on(
     }
     bad = await client.get("/api/v1/rules/shadow?limit=0")
     assert bad.status == 400 and (await bad.json())["field"] == "limit"
+
+
+async def test_errors_on_http_do_not_show_a_webhook_url_path(
+    client: Any, rules_dir: Path, live_worker: None
+) -> None:
+    (rules_dir / "zz-team.yaml").write_text(
+        "contacts:\n  team:\n    role: Team\n"
+        "    channels: [{webhook: 'htps://hooks.example.com/services/T0/B0/SECRET'}]\n"
+    )
+    refused = await (await client.post("/api/v1/rules/reload")).json()
+    health = await (await client.get("/health")).json()
+    shown = await (await client.get("/api/v1/rules")).json()
+    for errors in (
+        refused["errors"],
+        health["checks"]["rules_errors"],
+        shown["last_reload"]["errors"],
+    ):
+        [error] = errors
+        assert "zz-team.yaml:4:" in error and "htps://hooks.example.com/…" in error
+        assert "SECRET" not in error
+
+
+def test_the_script_keeps_as_many_disagreements_as_documented() -> None:
+    from receiver.incidents import history, scripts
+
+    assert f"local SHADOW_KEPT = {history.SHADOW_KEPT}" in scripts.INGEST

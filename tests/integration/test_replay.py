@@ -79,7 +79,7 @@ async def test_received_alerts_are_kept_with_their_verdicts(
 ) -> None:
     await _post_the_week(client)
     kept = list(read_received(redis_client, datetime.now(UTC) - timedelta(hours=1)))
-    names = [(r.alert.labels["alertname"], r.alert.status.value) for r in kept]
+    names = [(r.labels["alertname"], r.status) for r in kept]
     assert names == [
         ("CheckoutDown", "firing"),
         ("DiskFilling", "firing"),
@@ -88,7 +88,8 @@ async def test_received_alerts_are_kept_with_their_verdicts(
         ("Mystery", "resolved"),
     ]
     checkout = kept[0]
-    assert checkout.source == "alertmanager" and checkout.incident
+    assert checkout.source == "alertmanager" and checkout.incident and checkout.fingerprint
+    assert checkout.labels == {"alertname": "CheckoutDown", "service": "checkout"}
     assert (checkout.verdict.rule, checkout.verdict.severity.value) == ("checkout-down", "SEV-1")
     assert checkout.verdict.paged == "yes" and checkout.verdict.version
     assert (kept[3].verdict.rule, kept[3].verdict.severity.value) == (None, "SEV-3")
@@ -180,11 +181,12 @@ def test_replay_refuses_bad_input(rules_dir: Path, tmp_path: Path, redis_url: st
 async def test_retention_trims_older_entries(redis_client: redis.Redis, client: Any) -> None:
     # an entry from ten days ago, as if kept then
     old_ms = int((datetime.now(UTC) - timedelta(days=10)).timestamp() * 1000)
-    fields = {"source": "x", "incident": "i", "verdict": "{}", "alert": "{}"}
-    redis_client.xadd(keys.received(), fields, id=f"{old_ms}-0")
+    redis_client.xadd(keys.received(), {"n": "1", "items": "[]"}, id=f"{old_ms}-0")
+    redis_client.set(keys.received() + ":count", 1)
     await _post(client, _payload("CheckoutDown", service="checkout"))
     ids = [i for i, _ in redis_client.xrange(keys.received())]
     assert len(ids) == 1 and int(ids[0].split("-")[0]) > old_ms  # 7 days kept by default
+    assert redis_client.get(keys.received() + ":count") == "1"
 
 
 async def test_retention_zero_keeps_nothing(
@@ -205,5 +207,22 @@ async def test_the_count_cap_holds(
     client = await aiohttp_client(app)
     for i in range(400):
         await _post(client, _payload(f"Alert{i}"))
-    # trimmed approximately (whole stream nodes of 100): never far past the cap
-    assert 150 <= redis_client.xlen(keys.received()) < 150 + 100
+    kept = list(read_received(redis_client, datetime.now(UTC) - timedelta(hours=1)))
+    # the oldest go first; never more than the cap
+    assert 140 <= len(kept) <= 150
+    assert kept[-1].labels["alertname"] == "Alert399"
+    assert int(redis_client.get(keys.received() + ":count") or 0) == len(kept)
+
+
+async def test_unreadable_entries_are_skipped_and_counted(
+    client: Any, redis_client: redis.Redis, redis_url: str, rules_dir: Path
+) -> None:
+    await _post_the_week(client)
+    redis_client.xadd(keys.received(), {"n": "1", "items": '[["x", "y"]]'})
+    redis_client.xadd(keys.received(), {"garbage": "yes"})
+    result = CliRunner().invoke(
+        main, ["replay", "--rules", str(rules_dir)], env={"REDIS_URL": redis_url}
+    )
+    assert result.exit_code == 0, result.output
+    assert "replayed 4 firing alerts" in result.stdout
+    assert "(1 unreadable entries skipped)" in result.stdout

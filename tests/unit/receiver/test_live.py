@@ -3,12 +3,20 @@ swaps whole, and the watcher never loads a half-written rule set."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from receiver import live as live_module
-from receiver.live import LiveRules, Loaded, ReloadFailed, Watcher, load_directory
+from receiver.live import (
+    LiveRules,
+    Loaded,
+    ReloadFailed,
+    Watcher,
+    load_directory,
+    shown_errors,
+)
 from receiver.metrics import RULES_RELOAD_OK
 from rules import load_ruleset
 
@@ -184,18 +192,8 @@ async def test_a_broken_shadow_directory_keeps_its_previous_rules(
     shadow_dir.mkdir()
     write(shadow_dir, "s1")
     first = load_directory(write(rules_dir, "a"), {})
-    live = LiveRules(
-        rules_dir,
-        Loaded(
-            first.ruleset,
-            first.intakes,
-            first.templates,
-            first.loaded_at,
-            first.digest,
-            load_ruleset(shadow_dir),
-        ),
-        shadow_dir=shadow_dir,
-    )
+    shadow = load_ruleset(shadow_dir)
+    live = LiveRules(rules_dir, dataclasses.replace(first, shadow=shadow), shadow_dir=shadow_dir)
     (shadow_dir / "rules.yaml").write_text("rules: [\n")
     outcome = await live.reload("test")
     assert outcome.ok  # the live rules are fine
@@ -205,3 +203,74 @@ async def test_a_broken_shadow_directory_keeps_its_previous_rules(
     assert (await live.reload("test")).changed
     assert live.shadow_errors == ()
     assert [r.name for r in live.current.shadow.rules] == ["s1", "s2"]
+
+
+async def test_a_truncated_file_is_refused_not_loaded_as_no_rules(rules_dir: Path) -> None:
+    live, swaps = live_rules(write(rules_dir, "a", "b"))
+    watcher = Watcher(live)
+    (rules_dir / "rules.yaml").write_text("")  # an editor truncated it, the rest not yet written
+    assert await watcher.step() == "changing"
+    assert await watcher.step() == "reloaded"
+    assert names(live) == ["a", "b"] and swaps == []
+    assert live.errors == (
+        f"{rules_dir}/rules.yaml:1:1: empty file (a save in progress?); "
+        "a file meant to be empty has a comment",
+    )
+
+
+async def test_a_failed_publish_is_tried_again_at_the_next_look(rules_dir: Path) -> None:
+    live = LiveRules(write(rules_dir, "a"), load_directory(rules_dir, {}))
+    calls: list[str] = []
+
+    async def publish(loaded: Loaded) -> None:
+        calls.append(loaded.ruleset.version)
+        if len(calls) == 1:
+            raise ConnectionError("Redis is away")
+
+    live.on_swap.append(publish)
+    write(rules_dir, "a", "b")
+    assert (await live.reload("test")).ok
+    assert live.publish_pending and len(calls) == 1
+    await Watcher(live).step()
+    assert not live.publish_pending
+    assert calls == [live.current.ruleset.version] * 2
+
+
+async def test_a_reload_keeps_unchanged_rate_limits(rules_dir: Path) -> None:
+    write(rules_dir, "a")
+    limited = "sources:\n  grafana:\n    rate_limit: {per_second: %s, burst: 5}\n"
+    (rules_dir / "sources.yaml").write_text(limited % 1)
+    live, _ = live_rules(rules_dir)
+    bucket = live.current.intakes["grafana"].limiter
+    assert bucket is not None
+    write(rules_dir, "a", "b")  # another change: the bucket (and what it used) stays
+    assert (await live.reload("test")).changed
+    assert live.current.intakes["grafana"].limiter is bucket
+    (rules_dir / "sources.yaml").write_text(limited % 2)  # the limit itself changed
+    assert (await live.reload("test")).changed
+    assert live.current.intakes["grafana"].limiter is not bucket
+
+
+async def test_shadow_rules_need_no_secrets(rules_dir: Path, tmp_path: Path) -> None:
+    shadow_dir = tmp_path / "shadow"
+    shadow_dir.mkdir()
+    write(shadow_dir, "s1")
+    (shadow_dir / "sources.yaml").write_text(
+        "sources:\n  grafana:\n    auth: {bearer: {tokens: [{env: NOT_SET_ANYWHERE}]}}\n"
+    )
+    live = LiveRules(rules_dir, load_directory(write(rules_dir, "a"), {}), shadow_dir=shadow_dir)
+    write(shadow_dir, "s1", "s2")
+    assert (await live.reload("test")).changed
+    assert live.shadow_errors == ()
+    assert live.current.shadow is not None
+    assert [r.name for r in live.current.shadow.rules] == ["s1", "s2"]
+
+
+def test_http_answers_show_urls_cut_to_their_host() -> None:
+    error = (
+        "c.yaml:3:4: contacts.x.channels[0].webhook: expected an http:// or https:// URL, "
+        "got 'htps://hooks.example.com/services/T0/B0/SECRET'"
+    )
+    [shown] = shown_errors((error,))
+    assert "SECRET" not in shown and "'htps://hooks.example.com/…'" in shown
+    assert shown_errors(("see https://example.com",)) == ["see https://example.com"]
