@@ -69,3 +69,17 @@ def test_quick_ingest_section_produces_figures(tmp_path: Path) -> None:
         assert phase["p99_ms"] >= phase["p50_ms"], where
     ratios = [c for c in figures["checks"] if "triaged / reference" in c["figure"]]
     assert ratios and all(c["measured"] != "–" for c in ratios if "10/request" in c["figure"])
+
+
+def test_history_figures_come_out() -> None:
+    """The history bench keeps every alert it posted and replays them all (exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.history"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "20,000 alerts kept" in proc.stdout and "bytes/alert" in proc.stdout
+    assert "replay: 20,000 alerts read and classified" in proc.stdout
