@@ -118,7 +118,8 @@ def _settings(redis_url: str, **values: object) -> Settings:
 
 def _history_settings() -> dict[str, float]:
     """TRIAGED_HISTORY_RETENTION (a duration; 0 keeps nothing) and TRIAGED_HISTORY_MAX:
-    how long and how many received alerts are kept for ``triaged replay``."""
+    how long and how many received alerts are kept for ``triaged replay``;
+    TRIAGED_RULES_POLL_SECONDS: how often the rules directory is looked at."""
     from rules import parse_duration
 
     out: dict[str, float] = {}
@@ -128,6 +129,14 @@ def _history_settings() -> dict[str, float]:
             out["history_retention_s"] = parse_duration(retention, allow_zero=True).total_seconds()
         except ValueError as exc:
             raise click.UsageError(f"TRIAGED_HISTORY_RETENTION: {exc}") from exc
+    poll = os.environ.get("TRIAGED_RULES_POLL_SECONDS")
+    if poll:
+        try:
+            out["rules_poll_seconds"] = max(0.0, float(poll))
+        except ValueError as exc:
+            raise click.UsageError(
+                f"TRIAGED_RULES_POLL_SECONDS: expected seconds (0: do not watch), got {poll!r}"
+            ) from exc
     most = os.environ.get("TRIAGED_HISTORY_MAX")
     if most:
         if not most.isdigit():

@@ -3,6 +3,7 @@ rules' disagreements, GET /api/v1/rules/shadow."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aiohttp import web
@@ -49,6 +50,7 @@ async def show(request: web.Request) -> web.Response:
         {
             "version": ruleset.version,
             "loaded_at": loaded.loaded_at.isoformat(),
+            "pid": os.getpid(),  # the process that answered (each reloads on its own)
             "directory": str(live.directory) if live.directory else None,
             "files": list(ruleset.source_files),
             "last_reload": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,61 @@ def test_processes_share_the_port_and_stop_together(redis_url: str, tmp_path: Pa
         assert proc.wait(20) == 0
     gone, alive_left = psutil.wait_procs(servers, timeout=10)
     assert alive_left == []
+
+
+def test_sighup_reloads_every_process(redis_url: str, tmp_path: Path) -> None:
+    """With the watcher off, only the SIGHUP the parent hands on can reload them."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for f in EXAMPLES.glob("*.yaml"):
+        (rules / f.name).write_text(f.read_text())
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "triaged"),
+            "serve",
+            "--rules",
+            str(rules),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--processes",
+            "2",
+        ],
+        env={
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "TRIAGED_ACK_KEY": "k",
+            "TRIAGED_RULES_POLL_SECONDS": "0",
+        },
+        stderr=(tmp_path / "serve.log").open("w"),
+    )
+    seen: dict[int, str] = {}  # pid -> the version it last answered
+
+    def ask() -> None:
+        try:  # a new connection each time: the kernel spreads them over both processes
+            doc = httpx.get(f"http://127.0.0.1:{port}/api/v1/rules", timeout=1).json()
+        except httpx.HTTPError:
+            return
+        seen[doc["pid"]] = doc["version"]
+
+    def both() -> bool:
+        ask()
+        return len(seen) == 2
+
+    try:
+        wait_until(both, timeout=30, message="both processes answering")
+        [before] = set(seen.values())
+        (rules / "zz-new.yaml").write_text(
+            "rules:\n  - name: new\n    matchers: ['alertname = \"New\"']\n    severity: SEV-2\n"
+        )
+        proc.send_signal(signal.SIGHUP)
+
+        def both_reloaded() -> bool:
+            ask()
+            return len(seen) >= 2 and before not in seen.values()
+
+        wait_until(both_reloaded, timeout=30, message="every process on the new rules")
+        assert proc.poll() is None  # SIGHUP reloads; it stops nothing
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0
