@@ -83,8 +83,18 @@ class Load:
         self.thread.join(MAX_SECONDS)
 
 
-def page_for(pages: PageReceiver, incident_id: str) -> bool:
-    return any(r.json.get("incident_id") == incident_id for r in pages.requests("/page"))
+def paged(daemon: TriagedProcess, pages: PageReceiver, body: dict[str, Any]) -> Any:
+    """Post ``body``; wait for its incident's page; return the incident's decision."""
+    status, answer = daemon.post_json("/api/v1/alerts/alertmanager", body)
+    assert status == 202, answer
+    incident_id = answer["incidents"][0]["id"]
+
+    def page_sent() -> bool:
+        return any(r.json.get("incident_id") == incident_id for r in pages.requests("/page"))
+
+    wait_until(page_sent, 20, message=f"a page for {body['alerts'][0]['labels']}")
+    _, incident = daemon.get_json(f"/api/v1/incidents/{incident_id}")
+    return incident["decision"]
 
 
 def test_a_broken_edit_under_load_keeps_paging_then_the_fix_is_picked_up(tmp_path: Path) -> None:
@@ -115,14 +125,8 @@ def test_a_broken_edit_under_load_keeps_paging_then_the_fix_is_picked_up(tmp_pat
             assert shown["last_reload"]["reason"] == "SIGHUP"  # not the watcher
 
             # the old rules still page
-            status, answer = daemon.post_json(
-                "/api/v1/alerts/alertmanager", payload("CheckoutDown", service="checkout")
-            )
-            assert status == 202
-            old_id = answer["incidents"][0]["id"]
-            wait_until(lambda: page_for(pages, old_id), 20, message="page under the old rules")
-            _, incident = daemon.get_json(f"/api/v1/incidents/{old_id}")
-            assert incident["decision"]["rules_version"] == before["version"]
+            decision = paged(daemon, pages, payload("CheckoutDown", service="checkout"))
+            assert decision["rules_version"] == before["version"]
 
             # fixed, with a new rule: the watcher alone picks it up (no signal)
             (rules_dir / "checkout.yaml").write_text(
@@ -140,15 +144,8 @@ def test_a_broken_edit_under_load_keeps_paging_then_the_fix_is_picked_up(tmp_pat
             new_version = wait_until(reloaded, 20, message="fixed rules loaded")["checks"]["rules"]
             _, metrics = daemon.get_json("/metrics")
             assert sample(metrics, "triaged_rules_last_reload_successful") == 1
-            status, answer = daemon.post_json(
-                "/api/v1/alerts/alertmanager", payload("PaymentsDown", service="payments")
-            )
-            assert status == 202
-            new_id = answer["incidents"][0]["id"]
-            wait_until(lambda: page_for(pages, new_id), 20, message="page under the new rules")
-            _, incident = daemon.get_json(f"/api/v1/incidents/{new_id}")
-            assert incident["decision"]["rule"] == "payments-down"
-            assert incident["decision"]["rules_version"] == new_version
+            decision = paged(daemon, pages, payload("PaymentsDown", service="payments"))
+            assert (decision["rule"], decision["rules_version"]) == ("payments-down", new_version)
             wait_until(lambda: len(load.statuses) >= 100, 30, message="load kept going")
         # no request failed, across the broken edit, both reloads and the fix
         assert len(load.statuses) >= 100

@@ -17,22 +17,27 @@ from tests.support.wait import wait_until
 EXAMPLES = Path(__file__).parents[2] / "rules" / "examples" / "quickstart"
 
 
-def test_processes_share_the_port_and_stop_together(redis_url: str, tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
+def serve_two(rules: Path, port: int, tmp_path: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`triaged serve --processes 2` on ``port``, its log in ``tmp_path``."""
+    return subprocess.Popen(
         [
             str(Path(sys.executable).parent / "triaged"),
             "serve",
             "--rules",
-            str(EXAMPLES),
+            str(rules),
             "--listen",
             f"127.0.0.1:{port}",
             "--processes",
             "2",
         ],
-        env={**os.environ, "REDIS_URL": redis_url, "TRIAGED_ACK_KEY": "k"},
+        env={**os.environ, "TRIAGED_ACK_KEY": "k", **env},
         stderr=(tmp_path / "serve.log").open("w"),
     )
+
+
+def test_processes_share_the_port_and_stop_together(redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    proc = serve_two(EXAMPLES, port, tmp_path, REDIS_URL=redis_url)
     try:
 
         def alive() -> bool:
@@ -69,31 +74,13 @@ def test_processes_share_the_port_and_stop_together(redis_url: str, tmp_path: Pa
 
 
 def test_sighup_reloads_every_process(redis_url: str, tmp_path: Path) -> None:
-    """With the watcher off, only the SIGHUP the parent hands on can reload them."""
     rules = tmp_path / "rules"
     rules.mkdir()
     for f in EXAMPLES.glob("*.yaml"):
         (rules / f.name).write_text(f.read_text())
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "triaged"),
-            "serve",
-            "--rules",
-            str(rules),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--processes",
-            "2",
-        ],
-        env={
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "TRIAGED_ACK_KEY": "k",
-            "TRIAGED_RULES_POLL_SECONDS": "0",
-        },
-        stderr=(tmp_path / "serve.log").open("w"),
-    )
+    # with the watcher off, only the SIGHUP the parent hands on can reload them
+    proc = serve_two(rules, port, tmp_path, REDIS_URL=redis_url, TRIAGED_RULES_POLL_SECONDS="0")
     seen: dict[int, str] = {}  # pid -> the version it last answered
 
     def ask() -> None:
