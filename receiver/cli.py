@@ -34,7 +34,7 @@ from receiver.redisconn import sync_client
 from receiver.settings import Settings
 
 if TYPE_CHECKING:
-    from receiver.live import Loaded
+    from receiver.live import LoadedRules
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -235,7 +235,7 @@ def run(
     raise SystemExit(code)
 
 
-def _load_live(rules_dir: Path, shadow_dir: Path | None) -> Loaded:
+def _load_live(rules_dir: Path, shadow_dir: Path | None) -> LoadedRules:
     """Everything the receiver runs on (rules, templates, sources' secrets; the shadow
     rules), or every error and exit 1."""
     import dataclasses

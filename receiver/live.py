@@ -1,8 +1,8 @@
 """The rules a receiver process runs on, and their live reload.
 
-``Loaded`` is everything one rules directory gives the receiver: the rule set,
+``LoadedRules`` is everything one rules directory gives the receiver: the rule set,
 the intakes (sources' auth and rate limits, secrets read), the communication
-templates. ``LiveRules.current`` holds one ``Loaded``; a reload builds a new one
+templates. ``LiveRules.current`` holds one ``LoadedRules``; a reload builds a new one
 off the event loop and swaps it in with one assignment, between requests. A
 request reads ``current`` once and finishes on what it read.
 
@@ -56,7 +56,7 @@ class _Changing(Exception):
 
 
 @dataclass(frozen=True)
-class Loaded:
+class LoadedRules:
     """One load of a rules directory, as the receiver uses it."""
 
     ruleset: RuleSet
@@ -88,7 +88,7 @@ def directory_digest(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def load_directory(directory: Path, environ: Mapping[str, str]) -> Loaded:
+def load_directory(directory: Path, environ: Mapping[str, str]) -> LoadedRules:
     """Load ``directory`` whole, or raise ReloadFailed with every error."""
     before = directory_digest(directory)
     errors: list[str] = []
@@ -110,7 +110,7 @@ def load_directory(directory: Path, environ: Mapping[str, str]) -> Loaded:
         raise ReloadFailed(errors)
     if directory_digest(directory) != before:
         raise _Changing()
-    return Loaded(ruleset, intakes, templates, datetime.now(UTC), before)
+    return LoadedRules(ruleset, intakes, templates, datetime.now(UTC), before)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class ReloadOutcome:
     errors: tuple[str, ...] = ()
 
 
-OnSwap = Callable[[Loaded], Awaitable[None]]
+OnSwap = Callable[[LoadedRules], Awaitable[None]]
 
 
 @dataclass
@@ -140,7 +140,7 @@ class LiveRules:
     """
 
     directory: Path | None
-    current: Loaded
+    current: LoadedRules
     environ: Mapping[str, str] = field(default_factory=dict)
     shadow_dir: Path | None = None
     errors: tuple[str, ...] = ()
@@ -208,7 +208,7 @@ class LiveRules:
             await self._publish(new)
         return ReloadOutcome(True, changed, new.ruleset.version)
 
-    async def _publish(self, loaded: Loaded) -> None:
+    async def _publish(self, loaded: LoadedRules) -> None:
         failed = False
         for call in self.on_swap:
             try:
@@ -226,7 +226,7 @@ class LiveRules:
                 if self.publish_pending:
                     await self._publish(self.current)
 
-    async def _with_shadow(self, new: Loaded, previous: RuleSet | None) -> Loaded:
+    async def _with_shadow(self, new: LoadedRules, previous: RuleSet | None) -> LoadedRules:
         if self.shadow_dir is None:
             return new
         try:
@@ -311,7 +311,7 @@ async def watch(live: LiveRules, interval: float) -> None:
             log.exception("rules watch failed; trying again")
 
 
-def _keep_rate_limits(old: Loaded, new: Loaded) -> None:
+def _keep_rate_limits(old: LoadedRules, new: LoadedRules) -> None:
     """A source whose rate limit did not change keeps its bucket (a reload is no
     reason to let a burst through)."""
     for name, intake in new.intakes.items():

@@ -24,7 +24,7 @@ from receiver.errors import (
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.ingest import ingest
 from receiver.intake import Intake
-from receiver.live import Loaded
+from receiver.live import LoadedRules
 
 routes = web.RouteTableDef()
 
@@ -49,7 +49,7 @@ async def post_alerts(request: web.Request) -> web.Response:
 
 
 async def _accept(
-    request: web.Request, name: str, intake: Intake, store: AsyncIncidentStore, rules: Loaded
+    request: web.Request, name: str, intake: Intake, store: AsyncIncidentStore, rules: LoadedRules
 ) -> web.Response:
     reason = "invalid"
     started = time.perf_counter()

@@ -32,7 +32,7 @@ from receiver.api.sns_gate import SnsGate
 from receiver.incidents.history import History
 from receiver.incidents.store import AsyncIncidentStore
 from receiver.intake import build_intakes
-from receiver.live import LiveRules, Loaded, directory_digest, watch
+from receiver.live import LiveRules, LoadedRules, directory_digest, watch
 from receiver.redisconn import async_client
 from receiver.repeats import RepeatCache
 from receiver.settings import Settings
@@ -56,7 +56,7 @@ def async_redis(settings: Settings) -> aioredis.Redis:
     )
 
 
-async def publish(client: aioredis.Redis, loaded: Loaded, public_url: str) -> None:
+async def publish(client: aioredis.Redis, loaded: LoadedRules, public_url: str) -> None:
     """What workers read of the rules (silences, inhibitions, digest, templates,
     stakeholders), written at start and after each reload."""
     ruleset = loaded.ruleset
@@ -80,7 +80,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-def _sns_require_v2(loaded: Loaded) -> bool:
+def _sns_require_v2(loaded: LoadedRules) -> bool:
     config = loaded.ruleset.sources.get("cloudwatch")
     return bool(config is not None and config.sns is not None and config.sns.require_signature_v2)
 
@@ -97,7 +97,7 @@ async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
     """Reload on SIGHUP and (polling) on file change; republish after a swap."""
     live, settings = app[LIVE], app[SETTINGS]
 
-    async def swapped(loaded: Loaded) -> None:
+    async def swapped(loaded: LoadedRules) -> None:
         app[REPEATS].clear()
         app[SNS_GATE].require_v2(_sns_require_v2(loaded))
         # a RedisError is logged by LiveRules, and this runs again at the next look
@@ -142,7 +142,7 @@ async def _metrics(request: web.Request) -> web.Response:
 
 async def serve_until_stopped(
     settings: Settings,
-    rules: Loaded,
+    rules: LoadedRules,
     reuse_port: bool,
     environ: Mapping[str, str],
     *,
@@ -183,7 +183,7 @@ async def serve_until_stopped(
 
 def create_app(
     settings: Settings,
-    rules: RuleSet | Loaded,
+    rules: RuleSet | LoadedRules,
     environ: Mapping[str, str] | None = None,
     *,
     rules_dir: Path | None = None,
@@ -193,12 +193,12 @@ def create_app(
     """Build the receiver application; resources open and close with it.
 
     ``rules``: a rule set (its intakes and templates are built here) or a whole
-    ``Loaded``. ``rules_dir`` is where reloads read (default: the rule set's own
+    ``LoadedRules``. ``rules_dir`` is where reloads read (default: the rule set's own
     directory); ``shadow_dir`` / ``shadow``: rules classifying in shadow."""
     app = web.Application(middlewares=[errors, auth], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     env = environ or {}
-    loaded = rules if isinstance(rules, Loaded) else _loaded(rules, env)
+    loaded = rules if isinstance(rules, LoadedRules) else _loaded(rules, env)
     if shadow is not None:
         loaded = dataclasses.replace(loaded, shadow=shadow)
     if rules_dir is None and loaded.ruleset.source_files:
@@ -228,9 +228,9 @@ def create_app(
     return app
 
 
-def _loaded(ruleset: RuleSet, environ: Mapping[str, str]) -> Loaded:
+def _loaded(ruleset: RuleSet, environ: Mapping[str, str]) -> LoadedRules:
     directory = Path(ruleset.source_files[0]).parent if ruleset.source_files else None
-    return Loaded(
+    return LoadedRules(
         ruleset,
         build_intakes(ruleset, environ),
         comms.templates_of(ruleset),

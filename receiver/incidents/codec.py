@@ -78,6 +78,60 @@ def _shadowed(live: Decision, shadow: Decision) -> dict[str, Any]:
     return out
 
 
+def _new_group(gid: str, a: Alert) -> dict[str, Any]:
+    """A group of the request, ready to open an incident (``open`` set by its alerts)."""
+    return {
+        "gid": gid,
+        "group_key": a.group_key,
+        "source": a.source,
+        "candidate_id": new_incident_id(),
+        "labels_json": orjson.dumps(
+            a.group_labels or a.labels, option=orjson.OPT_SORT_KEYS
+        ).decode(),
+        "alerts": [],
+        "open": None,
+    }
+
+
+def _alert_entry(
+    item: Classified,
+    decided: dict[str, Any],
+    n: int,
+    args: list[str],
+    received_at: str,
+    history: dict[str, float] | None,
+) -> dict[str, Any]:
+    """One alert of a group; its blobs (stored JSON, history item) go onto ``args``."""
+    a, status = item.alert, item.alert.status.value
+    # a StoredAlert, encoded without building the model (the hot path)
+    stored = {
+        "fingerprint": a.fingerprint,
+        "status": status,
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "starts_at": a.starts_at,
+        "ends_at": a.ends_at,
+        "severity": decided["severity"],
+        "rule": item.decision.rule,
+        "received_at": received_at,
+    }
+    args.append(orjson.dumps(stored).decode())
+    entry = {
+        "d": n,
+        "fp": a.fingerprint,
+        "status": status,
+        "starts_at": a.starts_at,
+        "summary": f"{status}: {a.summary}",
+        "json": len(args),
+    }
+    if history is not None:  # the received history's item, less incident and verdict
+        args.append(orjson.dumps([a.source, a.fingerprint, status, a.labels]).decode()[1:-1])
+        entry["h"] = len(args)
+    if item.shadow is not None:
+        entry.update(_shadowed(item.decision, item.shadow))
+    return entry
+
+
 def ingest_request(
     items: Sequence[Classified],
     source: str,
@@ -113,50 +167,13 @@ def ingest_request(
         gid = group_id(a.source, a.group_key)
         g = groups.get(gid)
         if g is None:
-            g = groups[gid] = {
-                "gid": gid,
-                "group_key": a.group_key,
-                "source": a.source,
-                "candidate_id": new_incident_id(),
-                "labels_json": orjson.dumps(
-                    a.group_labels or a.labels, option=orjson.OPT_SORT_KEYS
-                ).decode(),
-                "alerts": [],
-                "open": None,
-            }
-        # a StoredAlert, encoded without building the model (the hot path)
-        stored = {
-            "fingerprint": a.fingerprint,
-            "status": status,
-            "labels": a.labels,
-            "annotations": a.annotations,
-            "starts_at": a.starts_at,
-            "ends_at": a.ends_at,
-            "severity": decided["severity"],
-            "rule": d.rule,
-            "received_at": received_at,
-        }
-        summary = a.summary
-        args.append(orjson.dumps(stored).decode())
-        entry = {
-            "d": n,
-            "fp": a.fingerprint,
-            "status": status,
-            "starts_at": a.starts_at,
-            "summary": f"{status}: {summary}",
-            "json": len(args),
-        }
-        if history is not None:  # the received history's item, less incident and verdict
-            args.append(orjson.dumps([a.source, a.fingerprint, status, a.labels]).decode()[1:-1])
-            entry["h"] = len(args)
-        if item.shadow is not None:
-            entry.update(_shadowed(d, item.shadow))
-        g["alerts"].append(entry)
+            g = groups[gid] = _new_group(gid, a)
+        g["alerts"].append(_alert_entry(item, decided, n, args, received_at, history))
         if status == "firing" and (g["open"] is None or decided["rank"] < g["open"]["rank"]):
             g["open"] = {
                 "d": n,
                 "rank": decided["rank"],
-                "summary": summary,
+                "summary": a.summary,
                 "stats": stats.count("triaged_incidents_total", severity=decided["severity"]),
             }
     for g in groups.values():

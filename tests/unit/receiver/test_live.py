@@ -11,7 +11,7 @@ import pytest
 from receiver import live as live_module
 from receiver.live import (
     LiveRules,
-    Loaded,
+    LoadedRules,
     ReloadFailed,
     Watcher,
     load_directory,
@@ -44,10 +44,10 @@ def write(directory: Path, *names: str) -> Path:
     return directory
 
 
-def live_rules(directory: Path) -> tuple[LiveRules, list[Loaded]]:
-    swaps: list[Loaded] = []
+def live_rules(directory: Path) -> tuple[LiveRules, list[LoadedRules]]:
+    swaps: list[LoadedRules] = []
 
-    async def record(loaded: Loaded) -> None:
+    async def record(loaded: LoadedRules) -> None:
         swaps.append(loaded)
 
     live = LiveRules(directory, load_directory(directory, {}))
@@ -222,7 +222,7 @@ async def test_a_failed_publish_is_tried_again_at_the_next_look(rules_dir: Path)
     live = LiveRules(write(rules_dir, "a"), load_directory(rules_dir, {}))
     calls: list[str] = []
 
-    async def publish(loaded: Loaded) -> None:
+    async def publish(loaded: LoadedRules) -> None:
         calls.append(loaded.ruleset.version)
         if len(calls) == 1:
             raise ConnectionError("Redis is away")
