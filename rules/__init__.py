@@ -15,7 +15,6 @@ from rules.engine import (
     NamedProbe,
     ResolvedContact,
     ResolvedStep,
-    RuleExplanation,
     RuleSet,
 )
 from rules.errors import (
@@ -42,7 +41,6 @@ __all__ = [
     "ResolvedStep",
     "ResponseWindow",
     "RuleError",
-    "RuleExplanation",
     "RuleFileError",
     "RuleSet",
     "RuleSetErrors",

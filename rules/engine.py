@@ -152,15 +152,6 @@ class Regraded(_Snapshot):
 Decision.model_rebuild()
 
 
-class RuleExplanation(_Snapshot):
-    """How one rule fared against a set of labels (``RuleSet.explain``)."""
-
-    rule: str
-    source: str
-    matched: bool
-    failed: list[str]
-
-
 @dataclass(frozen=True)
 class CompiledRule:
     """A rule with its matchers parsed.
@@ -251,18 +242,6 @@ class RuleSet:
         """
         rule = next((r for r in self.rules if r.matches(labels)), None)
         return self._decisions[None if rule is None else rule.name]
-
-    def explain(self, labels: Mapping[str, str]) -> list[RuleExplanation]:
-        """Say, for every rule in order, whether it matches and which matchers fail."""
-        return [
-            RuleExplanation(
-                rule=r.name,
-                source=f"{r.source} #{r.position}",
-                matched=not (failed := r.failed(labels)),
-                failed=[str(m) for m in failed],
-            )
-            for r in self.rules
-        ]
 
     def _decide(self, rule: CompiledRule | None) -> Decision:
         decision = self._decision(rule, None)

@@ -128,12 +128,3 @@ def test_decision_deadline() -> None:
     decision = _ruleset().classify({"service": "db"})
     now = datetime(2025, 3, 24, 10, 0, tzinfo=UTC)
     assert decision.deadline(now) == now + timedelta(hours=1)
-
-
-def test_explain_says_which_matcher_failed() -> None:
-    explained = _ruleset().explain({"service": "db", "severity": "warning"})
-    assert [(e.rule, e.matched, e.failed) for e in explained] == [
-        ("db", True, []),
-        ("any-critical", False, ['severity="critical"']),
-    ]
-    assert explained[1].source == "b.yaml #3"
