@@ -253,13 +253,19 @@ def _load_live(rules_dir: Path, shadow_dir: Path | None) -> LoadedRules:
 
 
 def _serve_one(
-    settings: Settings, rules_dir: Path, shadow_dir: Path | None, reuse_port: bool
+    settings: Settings,
+    rules_dir: Path,
+    shadow_dir: Path | None,
+    reuse_port: bool,
+    loaded: LoadedRules | None = None,
 ) -> None:
+    """One receiver process; a spawned one loads its rules itself."""
     from receiver.api.app import serve_until_stopped
 
     _ignore_sighup()
     _setup_logging()
-    loaded = _load_live(rules_dir, shadow_dir)
+    if loaded is None:
+        loaded = _load_live(rules_dir, shadow_dir)
     asyncio.run(
         serve_until_stopped(
             settings, loaded, reuse_port, os.environ, rules_dir=rules_dir, shadow_dir=shadow_dir
@@ -282,10 +288,10 @@ def serve(
     _setup_logging()
     host, port = _split_listen(listen)
     _check_exposure(host, os.environ.get("TRIAGED_API_TOKEN"), insecure)
-    _load_live(rules_dir, shadow_dir)
+    loaded = _load_live(rules_dir, shadow_dir)  # fail before anything starts
     settings = _settings(_require_redis_url(), host=host, port=port)
     if processes == 1:
-        _serve_one(settings, rules_dir, shadow_dir, reuse_port=False)
+        _serve_one(settings, rules_dir, shadow_dir, reuse_port=False, loaded=loaded)
         return
 
     def stop(signum: int, frame: object) -> None:

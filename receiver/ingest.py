@@ -121,19 +121,25 @@ def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def invalid_body(what: str, exc: ValidationError) -> PayloadError:
+    """A body the model refused, as the 400 answer: ``invalid <what>: <field>: <why>``
+    naming the first field, with every error listed."""
+    errors = validation_errors(exc)
+    first = errors[0]["field"] if errors else "body"
+    return PayloadError(
+        f"invalid {what}: {first}: {errors[0]['error'] if errors else ''}",
+        field=first,
+        errors=errors,
+    )
+
+
 def to_payload(source: Source, body: bytes) -> Any:
     """Parse and validate a body into the source's payload model."""
     data = parse_json(body)
     try:
         return source.payload.model_validate(data)
     except ValidationError as exc:
-        errors = validation_errors(exc)
-        first = errors[0]["field"] if errors else "body"
-        raise PayloadError(
-            f"invalid {source.name} payload: {first}: {errors[0]['error'] if errors else ''}",
-            field=first,
-            errors=errors,
-        ) from exc
+        raise invalid_body(f"{source.name} payload", exc) from exc
     except RecursionError as exc:
         raise PayloadError("payload is nested too deeply", field="body") from exc
 

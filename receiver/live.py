@@ -66,6 +66,19 @@ class LoadedRules:
     digest: str
     shadow: RuleSet | None = None
 
+    @classmethod
+    def of(cls, ruleset: RuleSet, environ: Mapping[str, str]) -> LoadedRules:
+        """A rule set loaded already (tests, tools): its intakes and its directory's
+        templates built around it."""
+        directory = Path(ruleset.source_files[0]).parent if ruleset.source_files else None
+        return cls(
+            ruleset,
+            build_intakes(ruleset, environ),
+            updates.load_templates(directory or Path("/nonexistent")),
+            datetime.now(UTC),
+            directory_digest(directory) if directory else "",
+        )
+
 
 def directory_digest(directory: Path) -> str:
     """A hash of every file a load reads (rule files, templates), names and bytes."""

@@ -55,7 +55,6 @@ class Report:
     unreadable: int = 0
     versions: Counter[str] = field(default_factory=Counter)
     changes: list[Change] = field(default_factory=list)
-    transitions: Counter[tuple[str, str | None, str | None]] = field(default_factory=Counter)
 
     def add(self, received: Received, new: Verdict) -> None:
         self.replayed += 1
@@ -64,8 +63,15 @@ class Report:
         if not fields:
             return
         self.changes.append(Change(received, new, fields))
-        for f in fields:
-            self.transitions[(f, _raw(received.verdict, f), _raw(new, f))] += 1
+
+    @property
+    def transitions(self) -> Counter[tuple[str, str | None, str | None]]:
+        """How many alerts each (field, was, would be) change holds."""
+        return Counter(
+            (f, getattr(c.received.verdict, f), getattr(c.new, f))
+            for c in self.changes
+            for f in c.fields
+        )
 
     def text(self, limit: int | None = None) -> str:
         """The summary table, then one line per changed alert (the first ``limit``)."""
@@ -118,11 +124,6 @@ class Report:
             ],
             "alerts": [c.as_json() for c in self.changes],
         }
-
-
-def _raw(v: Verdict, field: str) -> str | None:
-    value = getattr(v, field)
-    return None if value is None else str(value)
 
 
 def _alert_line(c: Change) -> str:

@@ -13,8 +13,9 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, PlainSerializer, PlainValidator
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from rules.durations import (
@@ -140,3 +141,19 @@ def check_time_of_day(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         hint = " (YAML reads an unquoted 9:00 as a number: quote it)"
     raise invalid("time", f'expected a time "HH:MM" in quotes, got {value!r}{hint}')
+
+
+TimeOfDay = Annotated[str, BeforeValidator(check_time_of_day)]
+"""A local time of day, ``"HH:MM"`` in quotes."""
+
+
+def _check_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise invalid("timezone", f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
+"""An IANA time zone name (``Europe/Berlin``), checked at load."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -55,7 +55,7 @@ from pydantic import (
 )
 
 from rules.durations import format_duration, parse_duration
-from rules.fields import Name, check_time_of_day, invalid
+from rules.fields import Name, TimeOfDay, TimeZoneName, invalid
 
 MAX_MEMBERS = 50
 MIN_LENGTH = timedelta(hours=1)
@@ -170,9 +170,9 @@ class Rotation(_Model):
 
     members: list[Name]
     length: ShiftLength
-    handoff: str
+    handoff: TimeOfDay
     weekday: WeekdayName | None = None
-    timezone: str
+    timezone: TimeZoneName
     start: date
     overrides: list[Override] = []
 
@@ -188,11 +188,6 @@ class Rotation(_Model):
             plural = "s" if len(duplicates) > 1 else ""
             raise invalid("members", f"duplicate member{plural} {', '.join(map(repr, duplicates))}")
         return value
-
-    @field_validator("handoff", mode="before")
-    @classmethod
-    def _hh_mm(cls, value: Any) -> str:
-        return check_time_of_day(value)
 
     @field_validator("weekday", mode="before")
     @classmethod
@@ -212,15 +207,6 @@ class Rotation(_Model):
                 "weekday",
                 f"weekday applies to weekly rotations only, not to length {_format_length(length)}",
             )
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise invalid("timezone", f"unknown time zone {value!r}") from None
         return value
 
     @field_validator("start")

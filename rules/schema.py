@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     BaseModel,
@@ -40,7 +40,8 @@ from rules.fields import (
     MatcherText,
     Name,
     ResponseTime,
-    check_time_of_day,
+    TimeOfDay,
+    TimeZoneName,
     invalid,
 )
 from rules.matchers import Matcher, parse_matchers
@@ -121,25 +122,11 @@ _WEEKDAYS = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
 class BusinessHours(_Model):
     """When the business day is open. ``start`` must be before ``end``."""
 
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     days: list[Weekday] = Field(default_factory=lambda: list(_WEEKDAYS), min_length=1)
-    start: str = "09:00"
-    end: str = "17:00"
+    start: TimeOfDay = "09:00"
+    end: TimeOfDay = "17:00"
     holidays: list[date] = []
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise invalid("timezone", f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _hh_mm(cls, value: Any) -> str:
-        return check_time_of_day(value)
 
     @model_validator(mode="after")
     def _start_before_end(self) -> BusinessHours:
@@ -268,7 +255,7 @@ class Digest(_Model):
     notify: list[str] = Field(min_length=1)
     at: str = "09:00"
     days: list[Weekday] = [Weekday.MON, Weekday.TUE, Weekday.WED, Weekday.THU, Weekday.FRI]
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     ticket_webhook: HttpUrl | None = None
 
     @field_validator("at")
@@ -278,15 +265,6 @@ class Digest(_Model):
             time.fromisoformat(value)
         except ValueError as exc:
             raise invalid("time", 'a time of day, quoted: "09:00"') from exc
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise invalid("timezone", f"unknown time zone {value!r}") from exc
         return value
 
     @field_validator("days")

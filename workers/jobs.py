@@ -207,10 +207,16 @@ def page(incident_id: str, generation: int, cycle: int, step: int) -> str:
 
 
 def _page_now(ctx: WorkerContext, work: Work) -> str:
+    return _leased(ctx, work, lambda: _page(ctx, work))
+
+
+def _leased(ctx: WorkerContext, work: Work, run: Callable[[], str]) -> str:
+    """``run`` under ``work``'s lease ("busy" when another job holds it); then the
+    work is done, unless ``run`` put it off ("deferred": rescheduled)."""
     with lease(ctx.redis, work.member) as held:
         if not held:
             return "busy"
-        outcome = _page(ctx, work)
+        outcome = run()
         if outcome != "deferred":
             done(ctx.redis, work)
     return outcome
@@ -433,12 +439,7 @@ def check_deadline(incident_id: str, generation: int) -> str:
     not_due = _not_due(ctx, work)
     if not_due:
         return not_due
-    with lease(ctx.redis, work.member) as held:
-        if not held:
-            return "busy"
-        outcome = _check_deadline(ctx, work)
-        done(ctx.redis, work)
-    return outcome
+    return _leased(ctx, work, lambda: _check_deadline(ctx, work))
 
 
 def _check_deadline(ctx: WorkerContext, work: Work) -> str:
@@ -754,12 +755,7 @@ def digest(_all: str, scheduled: int) -> str:
     not_due = _not_due(ctx, work)
     if not_due:
         return not_due
-    with lease(ctx.redis, work.member) as held:
-        if not held:
-            return "busy"
-        outcome = _digest(ctx, scheduled)
-        done(ctx.redis, work)
-    return outcome
+    return _leased(ctx, work, lambda: _digest(ctx, scheduled))
 
 
 def _digest(ctx: WorkerContext, scheduled: int) -> str:

@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -31,8 +30,7 @@ from receiver.api.middleware import auth, errors
 from receiver.api.sns_gate import SnsGate
 from receiver.incidents.history import History
 from receiver.incidents.store import AsyncIncidentStore
-from receiver.intake import build_intakes
-from receiver.live import LiveRules, LoadedRules, directory_digest, watch
+from receiver.live import LiveRules, LoadedRules, watch
 from receiver.redisconn import async_client
 from receiver.repeats import RepeatCache
 from receiver.settings import Settings
@@ -198,7 +196,7 @@ def create_app(
     app = web.Application(middlewares=[errors, auth], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     env = environ or {}
-    loaded = rules if isinstance(rules, LoadedRules) else _loaded(rules, env)
+    loaded = rules if isinstance(rules, LoadedRules) else LoadedRules.of(rules, env)
     if shadow is not None:
         loaded = dataclasses.replace(loaded, shadow=shadow)
     if rules_dir is None and loaded.ruleset.source_files:
@@ -226,14 +224,3 @@ def create_app(
         app.add_routes(module.routes)
     app.router.add_get("/metrics", _metrics)
     return app
-
-
-def _loaded(ruleset: RuleSet, environ: Mapping[str, str]) -> LoadedRules:
-    directory = Path(ruleset.source_files[0]).parent if ruleset.source_files else None
-    return LoadedRules(
-        ruleset,
-        build_intakes(ruleset, environ),
-        comms.templates_of(ruleset),
-        datetime.now(UTC),
-        directory_digest(directory) if directory else "",
-    )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -27,14 +26,6 @@ from receiver.incidents import keys
 from rules import RuleSet
 
 routes = web.RouteTableDef()
-
-
-def templates_of(ruleset: RuleSet) -> dict[str, str]:
-    """The rules directory's templates (``templates/<name>.j2``), defaults for the
-    ones it has not."""
-    if not ruleset.source_files:
-        return updates.load_templates(Path("/nonexistent"))
-    return updates.load_templates(Path(ruleset.source_files[0]).parent)
 
 
 @routes.get("/api/v1/incidents/{id}/updates/{template}")

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from receiver.api.keys import STORE
 from receiver.errors import PayloadError
-from receiver.ingest import parse_json, validation_errors
+from receiver.ingest import invalid_body, parse_json
 
 routes = web.RouteTableDef()
 
@@ -55,13 +55,7 @@ async def post_deploy(request: web.Request) -> web.Response:
     try:
         body = DeployBody.model_validate(parse_json(await request.read()))
     except ValidationError as exc:
-        errors = validation_errors(exc)
-        field = errors[0]["field"] if errors else "body"
-        raise PayloadError(
-            f"invalid deploy: {field}: {errors[0]['error'] if errors else ''}",
-            field=field,
-            errors=errors,
-        ) from exc
+        raise invalid_body("deploy", exc) from exc
     at = (body.when or datetime.now(UTC)).timestamp()
     deploy: dict[str, Any] = {
         "id": secrets.token_hex(6),

@@ -21,9 +21,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from receiver.api.keys import STORE
-from receiver.errors import IncidentNotFound, PayloadError, TransitionRefused
+from receiver.errors import IncidentNotFound, TransitionRefused
 from receiver.incidents import keys
-from receiver.ingest import parse_json, validation_errors
+from receiver.ingest import invalid_body, parse_json
 from rules.silences import Inhibition, Silence, window_at
 
 routes = web.RouteTableDef()
@@ -58,13 +58,7 @@ async def create(request: web.Request) -> web.Response:
     try:
         silence = Silence.model_validate(parse_json(await request.read()))
     except ValidationError as exc:
-        errors = validation_errors(exc)
-        field = errors[0]["field"] if errors else "body"
-        raise PayloadError(
-            f"invalid silence: {field}: {errors[0]['error'] if errors else ''}",
-            field=field,
-            errors=errors,
-        ) from exc
+        raise invalid_body("silence", exc) from exc
     silence_id = secrets.token_hex(6)
     redis = request.app[STORE].redis
     await redis.hset(keys.silences("api"), silence_id, stored(silence_id, silence))

@@ -134,8 +134,3 @@ class ReceivedLog:
                 return
             ms, seq = _text(rows[-1][0]).split("-")
             start = f"{ms}-{int(seq) + 1}"
-
-
-def read_received(client: redis.Redis, since: datetime) -> Iterator[Received]:
-    """The alerts received at or after ``since``, oldest first."""
-    return ReceivedLog(client).since(since)

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from receiver.api.app import create_app
 from receiver.cli import main
 from receiver.incidents import keys
-from receiver.incidents.history import History, read_received
+from receiver.incidents.history import History, ReceivedLog
 from receiver.settings import Settings
 from rules import RuleSet
 from tests.integration.conftest import STARTS, body
@@ -78,7 +78,7 @@ async def test_received_alerts_are_kept_with_their_verdicts(
     client: Any, redis_client: redis.Redis
 ) -> None:
     await _post_the_week(client)
-    kept = list(read_received(redis_client, datetime.now(UTC) - timedelta(hours=1)))
+    kept = list(ReceivedLog(redis_client).since(datetime.now(UTC) - timedelta(hours=1)))
     names = [(r.labels["alertname"], r.status) for r in kept]
     assert names == [
         ("CheckoutDown", "firing"),
@@ -207,7 +207,7 @@ async def test_the_count_cap_holds(
     client = await aiohttp_client(app)
     for i in range(400):
         await _post(client, _payload(f"Alert{i}"))
-    kept = list(read_received(redis_client, datetime.now(UTC) - timedelta(hours=1)))
+    kept = list(ReceivedLog(redis_client).since(datetime.now(UTC) - timedelta(hours=1)))
     # the oldest go first; never more than the cap
     assert 140 <= len(kept) <= 150
     assert kept[-1].labels["alertname"] == "Alert399"

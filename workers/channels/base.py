@@ -26,6 +26,28 @@ class PermanentSendError(SendError):
     pass
 
 
+def secret_from_env(
+    service: str, name: str, environ: Mapping[str, str], *, header: bool = False
+) -> str:
+    """A paging service's key from ``environ[name]``, stripped; PermanentSendError
+    naming the variable when unset or empty, or (``header``: it goes in an HTTP
+    header) when it holds spaces or control characters."""
+    value = environ.get(name)
+    if value is None:
+        raise PermanentSendError(f"{service}: environment variable {name} is not set")
+    value = value.strip()
+    if not value:
+        raise PermanentSendError(f"{service}: environment variable {name} is empty")
+    if header and (
+        not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value)
+    ):
+        # say so here rather than let the HTTP library quote it
+        raise PermanentSendError(
+            f"{service}: environment variable {name} holds spaces or control characters"
+        )
+    return value
+
+
 def post_api(
     client: httpx.Client,
     url: str,

@@ -54,7 +54,7 @@ from urllib.parse import quote
 import httpx
 
 from rules.channels import OpsgenieChannel
-from workers.channels.base import PermanentSendError, post_api
+from workers.channels.base import PermanentSendError, post_api, secret_from_env
 from workers.page import Page
 
 MESSAGE_LIMIT = 130
@@ -110,19 +110,7 @@ def notify_state(
 
 def api_key(spec: OpsgenieChannel, environ: Mapping[str, str]) -> str:
     """The API key from the environment; PermanentSendError naming the variable."""
-    name = spec.opsgenie.api_key_env
-    value = environ.get(name)
-    if value is None:
-        raise PermanentSendError(f"Opsgenie: environment variable {name} is not set")
-    value = value.strip()
-    if not value:
-        raise PermanentSendError(f"Opsgenie: environment variable {name} is empty")
-    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
-        # it goes in a header: say so here rather than let the HTTP library quote it
-        raise PermanentSendError(
-            f"Opsgenie: environment variable {name} holds spaces or control characters"
-        )
-    return value
+    return secret_from_env("Opsgenie", spec.opsgenie.api_key_env, environ, header=True)
 
 
 def create_alert(page: Page, priority: str | None = None) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rules.channels import PagerDutyChannel
-from workers.channels.base import PermanentSendError, post_api
+from workers.channels.base import PermanentSendError, post_api, secret_from_env
 from workers.page import Page
 
 SUMMARY_LIMIT = 1024
@@ -99,14 +99,7 @@ def notify_state(
 
 def routing_key(spec: PagerDutyChannel, environ: Mapping[str, str]) -> str:
     """The integration key from the environment; PermanentSendError naming the variable."""
-    name = spec.pagerduty.routing_key_env
-    value = environ.get(name)
-    if value is None:
-        raise PermanentSendError(f"PagerDuty: environment variable {name} is not set")
-    value = value.strip()
-    if not value:
-        raise PermanentSendError(f"PagerDuty: environment variable {name} is empty")
-    return value
+    return secret_from_env("PagerDuty", spec.pagerduty.routing_key_env, environ)
 
 
 def trigger_event(page: Page, key: str) -> dict[str, Any]:
